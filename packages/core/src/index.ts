@@ -1,0 +1,12 @@
+/**
+ * @polis/core: bytes, hashing, keys and signatures, the canonical codec and typed errors.
+ * Nothing in this package does I/O: no files, no network, no clock.
+ */
+export * from './bytes.js';
+export * from './codec.js';
+export * from './ed25519.js';
+export * from './errors.js';
+export * from './hash.js';
+export * from './keyError.js';
+export * from './keystore.js';
+export * from './secp256k1.js';
