@@ -2,6 +2,9 @@
 import { Command } from 'commander';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
+import { registerNetworkCommands } from './commands/network.js';
+import { registerNodeCommands } from './commands/node.js';
+import { registerSimCommand } from './commands/sim.js';
 
 /** Where the CLI writes its output; tests pass their own. */
 export type ProgramIO = { out: (line: string) => void; err: (line: string) => void };
@@ -19,5 +22,8 @@ export function createProgram(io: ProgramIO): Command {
     .exitOverride();
   registerDevCommand(program, io.out);
   registerKeyCommands(program, io.out);
+  registerNodeCommands(program, io.out);
+  registerNetworkCommands(program, io.out);
+  registerSimCommand(program, io);
   return program;
 }

@@ -31,10 +31,13 @@ describe('polis (built binary)', () => {
     expect(r.stdout).toMatch(/key/);
   });
 
-  it('behavior: dev exits cleanly and says what exists', () => {
-    const r = spawnSync(process.execPath, [BIN, 'dev', '--json'], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.split('\n')[0] as string).commands).toContain('key');
+  it('error: dev refuses a bad node count before starting anything', () => {
+    const r = spawnSync(process.execPath, [BIN, 'dev', '--nodes', '0', '--data', join(dir, 'dev-bad')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--nodes must be 1 to 64');
   });
 });
 

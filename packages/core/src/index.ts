@@ -1,6 +1,6 @@
 /**
- * @polis/core: bytes, hashing, keys and signatures, the canonical codec and typed errors.
- * Nothing in this package does I/O: no files, no network, no clock.
+ * @polis/core: bytes, hashing, keys and signatures, Merkle trees, the canonical codec and typed
+ * errors. Nothing in this package does I/O: no files, no network, no clock.
  */
 export * from './bytes.js';
 export * from './codec.js';
@@ -9,4 +9,5 @@ export * from './errors.js';
 export * from './hash.js';
 export * from './keyError.js';
 export * from './keystore.js';
+export * from './merkle.js';
 export * from './secp256k1.js';

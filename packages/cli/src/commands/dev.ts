@@ -1,27 +1,242 @@
-/** `polis dev`: run a local network. This is what `npm start` runs. */
+/**
+ * `polis dev`: a local network of city nodes as separate processes on 127.0.0.1, each with its
+ * own data directory and ports. This is what `npm start` runs.
+ *
+ * It prints the endpoints and ten development accounts; with `--json` the first stdout line is
+ * `{"ready":true,"nodes":[...],"apps":[...],"accounts":[...]}` once every node serves requests.
+ * Ctrl-C (or SIGTERM) stops every node cleanly; nodes also stop by themselves if this process
+ * dies, because each one exits when its stdin (a pipe from here) closes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGenesis, devAccount, initNode, NODE_FILES, readIdentity, writeGenesis } from '@polis/node';
 import type { Command } from 'commander';
+import { CliError, CliErrorCode } from '../password.js';
+import { parsePort } from './node.js';
 
 type Print = (line: string) => void;
+
+const BIN = fileURLToPath(new URL('../../bin/polis.js', import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+/** The dev network's app ledger. */
+export const DEV_APP = { id: 'demo', chainId: 31337 };
+const DEV_ACCOUNTS = 10;
+/** node i's p2p port is base + this + i. */
+const P2P_PORT_OFFSET = 100;
+/** Timeouts for a loopback network: short, so that a killed node costs little. */
+const DEV_TIMEOUTS = {
+  proposeMs: 1000,
+  proposeDeltaMs: 250,
+  prevoteMs: 500,
+  prevoteDeltaMs: 250,
+  precommitMs: 500,
+  precommitDeltaMs: 250,
+  gossipMs: 250,
+};
+
+/** Ports that were free a moment ago (the kernel picks them; a race with another process is possible but rare). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((done, fail) => {
+          const server = createServer();
+          server.once('error', fail);
+          server.listen(0, '127.0.0.1', () => done(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
+}
+
+type Ready = {
+  ready: true;
+  name: string;
+  pid: number;
+  rpcBase: string;
+  ledgers: Array<{ id: string; chainId: number; rpcUrl: string }>;
+};
+
+type DevOptions = { nodes: string; json?: boolean; data?: string; basePort: string; heartbeatMs: string };
+
+/** Starts a child node and resolves with its ready line. */
+function startChild(config: string, passwordFile: string, logPath: string): { child: ChildProcess; ready: Promise<Ready> } {
+  const child = spawn(process.execPath, [BIN, 'node', 'start', '--config', config, '--password-file', passwordFile], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, POLIS_EXIT_WITH_PARENT: '1' },
+  });
+  const log = createWriteStream(logPath, { flags: 'a' });
+  child.stderr?.pipe(log);
+  const ready = new Promise<Ready>((done, fail) => {
+    let buffer = '';
+    const timer = setTimeout(
+      () => fail(new Error(`node did not become ready within ${READY_TIMEOUT_MS} ms; see ${logPath}`)),
+      READY_TIMEOUT_MS,
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const newline = buffer.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      try {
+        done(JSON.parse(buffer.slice(0, newline)) as Ready);
+      } catch {
+        fail(new Error(`node printed an unexpected first line: ${buffer.slice(0, newline)}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`node exited with code ${code} before it was ready; see ${logPath}`));
+    });
+  });
+  return { child, ready };
+}
+
+async function stopChildren(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            done();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/** Creates the network's directories on first use; later runs with the same --data reuse them. */
+async function prepare(
+  dataDir: string,
+  nodes: number,
+  basePort: number,
+  heartbeatMs: number,
+): Promise<{ configs: string[]; passwordFile: string }> {
+  mkdirSync(dataDir, { recursive: true });
+  const passwordFile = join(dataDir, 'password');
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const dirs = Array.from({ length: nodes }, (_, i) => join(dataDir, `node-${i}`));
+  const fresh = !existsSync(join(dirs[0] as string, NODE_FILES.config));
+  if (fresh) {
+    // Peers dial each other, so p2p ports are fixed at creation: base+100+i, or free ones now.
+    const p2pPorts = basePort === 0 ? await freePorts(nodes) : dirs.map((_, i) => basePort + P2P_PORT_OFFSET + i);
+    dirs.forEach((dir, i) => {
+      initNode({
+        dir,
+        name: `node-${i}`,
+        password,
+        rpcPort: basePort === 0 ? 0 : basePort + i,
+        p2pPort: p2pPorts[i] as number,
+        lightKdf: true,
+        testControls: true,
+      });
+    });
+    const genesis = buildGenesis({
+      validators: dirs.map(readIdentity),
+      ledgers: [DEV_APP],
+      consensus: { ...DEV_TIMEOUTS, heartbeatMs },
+    });
+    for (const dir of dirs) writeGenesis(join(dir, NODE_FILES.genesis), genesis);
+  } else if (dirs.some((d) => !existsSync(join(d, NODE_FILES.config)))) {
+    throw new CliError(
+      { code: CliErrorCode.INVALID_OPTION, option: '--nodes', value: String(nodes) },
+      `${dataDir} holds a network of a different size`,
+      {
+        hint: 'Use the same --nodes as when it was created, or another --data directory',
+      },
+    );
+  }
+  return { configs: dirs.map((d) => join(d, NODE_FILES.config)), passwordFile };
+}
 
 /** Registers `dev` on `program`. */
 export function registerDevCommand(program: Command, print: Print): void {
   program
     .command('dev')
     .description('run a local development network (what `npm start` runs)')
-    .option('--json', 'print machine-readable JSON')
-    .action((opts: { json?: boolean }) => {
-      // The network itself arrives with the ledger and p2p work; until then `dev` reports what
-      // this build contains and exits cleanly, so `npm start` never fails on a fresh clone.
-      const status = {
-        ready: false,
-        reason: 'this build has no ledger yet: it contains the core library and the CLI',
-        commands: program.commands.map((c) => c.name()),
-      };
-      if (opts.json) print(JSON.stringify(status));
-      else {
-        print('Polis dev network');
-        print(`  ${status.reason}.`);
-        print(`  Available commands: ${status.commands.join(', ')} (see \`npx polis --help\`).`);
+    .option('--nodes <n>', 'number of city nodes (separate processes), all validators of the demo app', '4')
+    .option('--json', 'print one JSON line with the endpoints and accounts once ready')
+    .option('--data <dir>', 'data directory (default: a fresh temporary one); reusing one resumes its chain')
+    .option('--base-port <port>', 'JSON-RPC port of node 0; node i uses base+i (0 picks free ports)', '8545')
+    .option('--heartbeat-ms <ms>', 'an idle ledger makes one empty block this often', '10000')
+    .action(async (opts: DevOptions) => {
+      const nodes = Number(opts.nodes);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--nodes', value: opts.nodes },
+          '--nodes must be 1 to 64',
+        );
       }
+      const heartbeatMs = Number(opts.heartbeatMs);
+      if (!Number.isInteger(heartbeatMs) || heartbeatMs <= 0) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--heartbeat-ms', value: opts.heartbeatMs },
+          '--heartbeat-ms must be a positive integer',
+        );
+      }
+      const dataDir = resolve(opts.data ?? mkdtempSync(join(tmpdir(), 'polis-dev-')));
+      const { configs, passwordFile } = await prepare(dataDir, nodes, parsePort(opts.basePort, '--base-port'), heartbeatMs);
+      const started = configs.map((c, i) => startChild(c, passwordFile, join(dataDir, `node-${i}`, 'node.log')));
+      const children = started.map((s) => s.child);
+      let readies: Ready[];
+      try {
+        readies = await Promise.all(started.map((s) => s.ready));
+      } catch (err) {
+        await stopChildren(children);
+        throw err;
+      }
+      const accounts = Array.from({ length: DEV_ACCOUNTS }, (_, i) => devAccount(i));
+      const app = (r: Ready) => r.ledgers.find((l) => l.id === DEV_APP.id) ?? r.ledgers[0];
+      const summary = {
+        ready: true,
+        dataDir,
+        nodes: readies.map((r) => ({ name: r.name, pid: r.pid, rpcUrl: app(r)?.rpcUrl })),
+        apps: [{ id: DEV_APP.id, chainId: DEV_APP.chainId, rpcUrl: app(readies[0] as Ready)?.rpcUrl }],
+        accounts,
+      };
+      if (opts.json) print(JSON.stringify(summary));
+      else {
+        print(`Polis dev network ready (${nodes} node${nodes === 1 ? '' : 's'}), data in ${dataDir}`);
+        for (const n of summary.nodes) print(`  ${n.name}  ${n.rpcUrl}  (pid ${n.pid})`);
+        print(`App "${DEV_APP.id}", chain id ${DEV_APP.chainId}: ${summary.apps[0]?.rpcUrl}`);
+        print('Development accounts (fees are zero; they need no funding). Never use these keys elsewhere:');
+        for (const a of accounts) print(`  ${a.address}  ${a.privateKey}`);
+        print('Press Ctrl-C to stop.');
+      }
+      const exitCode = await new Promise<number>((done) => {
+        let stopping = false;
+        const stop = (code: number) => {
+          if (stopping) return;
+          stopping = true;
+          void stopChildren(children).then(() => done(code));
+        };
+        process.once('SIGINT', () => stop(0));
+        process.once('SIGTERM', () => stop(0));
+        for (const [i, child] of children.entries()) {
+          child.once('exit', (code, signal) => {
+            if (stopping) return;
+            process.stderr.write(
+              `polis dev: node-${i} exited (${signal ?? code}); stopping the network. See ${join(dataDir, `node-${i}`, 'node.log')}\n`,
+            );
+            stop(1);
+          });
+        }
+      });
+      if (exitCode !== 0)
+        throw new CliError({ code: CliErrorCode.INVALID_OPTION, option: 'node', value: 'exited' }, 'a node stopped unexpectedly');
     });
 }

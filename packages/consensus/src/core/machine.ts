@@ -27,9 +27,11 @@ import { PROPOSALS_PER_ROUND_MAX, ROUND_LOOKAHEAD_MAX, type TimeoutParams } from
 import type { ConsensusMessage, Input, Output, Proposal, Step, TimeoutKind, ValueId, Vote, VoteType } from '../types.js';
 import { indexOfValidator, proposerIndex, type ValidatorSet } from '../validators.js';
 import {
+  addConflictingVote,
   addVote,
   createVoteKeeper,
   existingVote,
+  hasVoteFor,
   NIL,
   noteSender,
   powerAny,
@@ -178,13 +180,24 @@ function acceptVote(ctx: CoreContext, state: ConsensusState, vote: Vote, out: Ou
   if (existing && tallyKey(existing.valueId) === tallyKey(vote.valueId) && equalsBytes(existing.signature, vote.signature)) {
     return false;
   }
+  // A conflicting vote already counted: the evidence was reported when it first came.
+  if (existing && hasVoteFor(state.votes, vote)) return false;
   if (!verifyVote(ctx.ledgerId, state.validators, vote)) return false;
   const result = addVote(state.votes, vote, validator.power);
   if (typeof result === 'object') {
     out.push({ type: 'evidence', evidence: { kind: 'duplicate-vote', a: result.conflict, b: vote } });
-    return false;
+    // The paper counts messages per value, so the equivocator's vote counts for this value too
+    // (quorum intersection still holds: two 2f+1 sets share an honest validator). Only nil and
+    // values proposed in this height are admitted, which bounds what an equivocator can make us store.
+    const admitted = vote.valueId === null || isProposedValue(state, vote.valueId);
+    return admitted && addConflictingVote(state.votes, vote, validator.power);
   }
   return result === 'added';
+}
+
+function isProposedValue(state: ConsensusState, valueId: ValueId): boolean {
+  for (const list of state.proposals.values()) if (list.some((p) => equalsBytes(p.valueId, valueId))) return true;
+  return false;
 }
 
 function acceptProposal(ctx: CoreContext, state: ConsensusState, p: Proposal, out: Output[]): boolean {

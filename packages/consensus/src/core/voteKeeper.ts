@@ -21,6 +21,14 @@ export type VoteTally = {
   readonly byValidator: Map<number, Vote>;
   /** Power per tally key. */
   readonly power: Map<TallyKey, number>;
+  /**
+   * Votes per tally key, by validator: each validator's first vote, plus the conflicting votes of
+   * equivocators that `addConflictingVote` counted. The paper counts messages per value, so an
+   * equivocator's vote counts for every value it signed; without that, an equivocator that shows
+   * different peers different votes can leave honest replicas with views of a polka (or a commit)
+   * that never converge.
+   */
+  readonly byValue: Map<TallyKey, Map<number, Vote>>;
   /** Power of all counted votes, any value. */
   total: number;
 };
@@ -45,7 +53,7 @@ export function createVoteKeeper(): VoteKeeper {
   return { rounds: new Map() };
 }
 
-const emptyTally = (): VoteTally => ({ byValidator: new Map(), power: new Map(), total: 0 });
+const emptyTally = (): VoteTally => ({ byValidator: new Map(), power: new Map(), byValue: new Map(), total: 0 });
 
 /** The votes of `round`, created empty on first use. */
 export function roundVotes(keeper: VoteKeeper, round: number): RoundVotes {
@@ -88,9 +96,41 @@ export function addVote(keeper: VoteKeeper, vote: Vote, power: number): AddVoteR
   tally.byValidator.set(vote.validator, vote);
   const key = tallyKey(vote.valueId);
   tally.power.set(key, (tally.power.get(key) ?? 0) + power);
+  byValueOf(tally, key).set(vote.validator, vote);
   tally.total += power;
   noteSender(keeper, vote.round, vote.validator, power);
   return 'added';
+}
+
+function byValueOf(tally: VoteTally, key: TallyKey): Map<number, Vote> {
+  let m = tally.byValue.get(key);
+  if (!m) {
+    m = new Map();
+    tally.byValue.set(key, m);
+  }
+  return m;
+}
+
+/** Whether this validator's vote for this value is already counted (first or conflicting); cheap, so it runs before signature checks. */
+export function hasVoteFor(keeper: VoteKeeper, vote: Pick<Vote, 'round' | 'type' | 'validator' | 'valueId'>): boolean {
+  const rv = keeper.rounds.get(vote.round);
+  if (!rv) return false;
+  return tallyOf(rv, vote.type).byValue.get(tallyKey(vote.valueId))?.has(vote.validator) ?? false;
+}
+
+/**
+ * Counts a verified vote that conflicts with the validator's first one, for its own value only:
+ * `powerFor` and `votesFor` of that value include it; `powerAny` and the first vote do not change.
+ * Returns whether it was new. The caller bounds which values it admits.
+ */
+export function addConflictingVote(keeper: VoteKeeper, vote: Vote, power: number): boolean {
+  const tally = tallyOf(roundVotes(keeper, vote.round), vote.type);
+  const key = tallyKey(vote.valueId);
+  const votes = byValueOf(tally, key);
+  if (votes.has(vote.validator)) return false;
+  votes.set(vote.validator, vote);
+  tally.power.set(key, (tally.power.get(key) ?? 0) + power);
+  return true;
 }
 
 /** Power of `type` votes in `round` for `key` (a value or nil). */
@@ -109,7 +149,7 @@ export function powerAny(keeper: VoteKeeper, round: number, type: VoteType): num
 export function votesFor(keeper: VoteKeeper, round: number, type: VoteType, key: TallyKey): Vote[] {
   const rv = keeper.rounds.get(round);
   if (!rv) return [];
-  return [...tallyOf(rv, type).byValidator.values()].filter((v) => tallyKey(v.valueId) === key);
+  return [...(tallyOf(rv, type).byValue.get(key)?.values() ?? [])];
 }
 
 /** All counted votes of the height, for re-gossip and snapshots. */

@@ -19,13 +19,18 @@
  */
 import { verifyCertificate } from '../certificate.js';
 import { apply, type ConsensusState, type CoreContext, createConsensusState, messageHeight } from '../core/machine.js';
-import { tallyKey } from '../core/voteKeeper.js';
+import { tallyKey, votesFor } from '../core/voteKeeper.js';
 import { FUTURE_MESSAGES_MAX } from '../params.js';
 import type { ConsensusMessage, Evidence, Input, Output, Vote } from '../types.js';
 import type { ValidatorSet } from '../validators.js';
 import type { Application, BlockStore, Clock, CommittedBlock, Network, WalStorage } from './types.js';
 import { decodeWalInput, encodeWalInput, frameWalRecord, readWalRecords } from './wal.js';
 import { decodeWire, encodeWire, SYNC_BLOCKS_MAX } from './wire.js';
+
+/** A sync response stops adding blocks past this many bytes (transport frames are bounded too). */
+export const SYNC_RESPONSE_BYTES_MAX = 8 * 1024 * 1024;
+// A block's proposal signature, certificate and framing, generously.
+const SYNC_BLOCK_OVERHEAD_BYTES = 16 * 1024;
 
 /** Inputs waiting in the engine's queue; above this, network messages are dropped (never internal ones). */
 export const ENGINE_QUEUE_MAX = 10_000;
@@ -56,7 +61,10 @@ export type EngineOptions = {
   onEvent?: (event: EngineEvent) => void;
 };
 
-type Task = { kind: 'input'; input: Input; internal: boolean } | { kind: 'wire'; from: string; bytes: Uint8Array };
+type Task =
+  | { kind: 'input'; input: Input; internal: boolean }
+  | { kind: 'wire'; from: string; bytes: Uint8Array }
+  | { kind: 'synced'; block: CommittedBlock };
 
 /** Runs one replica's consensus for one ledger. Create it with `ConsensusEngine.open`. */
 export class ConsensusEngine {
@@ -153,6 +161,9 @@ export class ConsensusEngine {
     if (!this.draining) {
       this.draining = this.runQueue().finally(() => {
         this.draining = null;
+        // An input enqueued after runQueue found the queue empty, but before this callback ran,
+        // saw `draining` still set; without this it would wait for the next input (a timeout).
+        if (this.queue.length > 0 && !this.closed) void this.drain();
       });
     }
     return this.draining;
@@ -161,6 +172,7 @@ export class ConsensusEngine {
   private async runQueue(): Promise<void> {
     for (let task = this.queue.shift(); task && !this.closed; task = this.queue.shift()) {
       if (task.kind === 'wire') await this.onWire(task.from, task.bytes);
+      else if (task.kind === 'synced') await this.commitSynced(task.block);
       else await this.process(task.input);
     }
   }
@@ -417,7 +429,21 @@ export class ConsensusEngine {
       inputs.push({ type: 'message', message: { kind: 'vote', vote } });
     }
     for (const input of inputs) this.queue.push({ kind: 'input', input, internal: true });
+    this.queue.push({ kind: 'synced', block });
     void this.drain();
+  }
+
+  /**
+   * The inputs fed above decide the height through L49, except when the core cannot take them in:
+   * the certificate's round is beyond ROUND_LOOKAHEAD_MAX, or the round already holds
+   * PROPOSALS_PER_ROUND_MAX proposals from an equivocating proposer. The certificate was verified,
+   * so the block is decided: commit it directly (as block sync does).
+   */
+  private async commitSynced(block: CommittedBlock): Promise<void> {
+    if (this.state.height !== block.height || this.state.decided) return;
+    if (tallyKey(this.opts.ctx.valueIdOf(block.value)) !== tallyKey(block.certificate.valueId)) return;
+    this.state.decided = true;
+    await this.commitDecision(block);
   }
 
   private rateLimited(peer: string): boolean {
@@ -436,9 +462,13 @@ export class ConsensusEngine {
   private async sendBlocks(peer: string, from: number): Promise<void> {
     if (this.rateLimited(`res:${peer}`)) return;
     const blocks: CommittedBlock[] = [];
+    let bytes = 0;
     for (let h = from; h < this.state.height && blocks.length < SYNC_BLOCKS_MAX; h++) {
       const b = await this.opts.blocks.get(h);
       if (!b) break;
+      // Keep a response well inside one network frame; the first block always goes.
+      bytes += b.value.length + SYNC_BLOCK_OVERHEAD_BYTES;
+      if (blocks.length > 0 && bytes > SYNC_RESPONSE_BYTES_MAX) break;
       blocks.push(b);
     }
     if (blocks.length > 0) this.opts.network.send(peer, encodeWire({ kind: 'sync-response', blocks }));
@@ -456,6 +486,14 @@ export class ConsensusEngine {
     const proposal = s.proposals.get(s.round)?.[0];
     if (proposal && proposal.validator !== s.self) {
       this.opts.network.broadcast(encodeWire({ kind: 'consensus', message: { kind: 'proposal', proposal } }));
+    }
+    // L28 accepts a re-proposal only with the 2f+1 prevotes of its round vr. A replica that missed
+    // some of them, or holds an equivocator's other vote, needs them relayed (CometBFT gossips these
+    // "POL" prevotes for the same reason); the paper assumes every received message reaches everyone.
+    if (proposal && proposal.polRound >= 0) {
+      for (const vote of votesFor(s.votes, proposal.polRound, 'prevote', tallyKey(proposal.valueId))) {
+        this.opts.network.broadcast(encodeWire({ kind: 'consensus', message: { kind: 'vote', vote } }));
+      }
     }
     this.gossipTimer = this.opts.clock.setTimer(this.opts.gossipMs, () => this.gossip());
   }

@@ -1,0 +1,192 @@
+/**
+ * Executing blocks and calls on an app ledger: @ethereumjs/vm's `runTx` (which does the
+ * transaction-level rules: nonce, intrinsic gas, access lists, EIP-2929 warm sets, refunds, contract
+ * creation) over our journaled state overlay. Fees are zero: the base fee is 0 and so is the gas
+ * price, so no account needs a balance to transact, but gas still meters and limits execution.
+ */
+import { createBlock } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import { Address } from '@ethereumjs/util';
+import { createVM, runTx, type VM } from '@ethereumjs/vm';
+import { BLOOM_BYTES, bloomOr, type DecodedTx, type Log, logsBloom, type Receipt, type StateWriteSet } from '@polis/ledger';
+import { type CommittedState, JournaledStateManager } from './state/journaledState.js';
+
+/** The block context transactions run in. */
+export type BlockEnv = {
+  height: number;
+  /** BFT time in milliseconds; the EVM's TIMESTAMP is this in seconds. */
+  timeMs: number;
+  gasLimit: bigint;
+  /** The EVM's COINBASE: the proposer's address-sized id (fees are zero, so nothing is paid to it). */
+  coinbase: Uint8Array;
+};
+
+/** What executing a block produced. `included` may be shorter than the input in `build` mode. */
+export type BlockExecution = {
+  included: DecodedTx[];
+  receipts: Receipt[];
+  gasUsed: bigint;
+  logsBloom: Uint8Array;
+  writeSet: StateWriteSet;
+};
+
+/** Why a proposed block is invalid. */
+export type InvalidBlock = { invalid: string };
+
+/** The result of `call`: the return data, gas, and whether it reverted. */
+export type CallResult = { success: boolean; returnValue: Uint8Array; gasUsed: bigint; error?: string };
+
+/** A message call that changes nothing (`eth_call`, `eth_estimateGas`). */
+export type CallRequest = { from?: Uint8Array; to?: Uint8Array; data?: Uint8Array; value?: bigint; gas?: bigint };
+
+const ZERO_ADDRESS = new Uint8Array(20);
+
+function toLogs(logs: [Uint8Array, Uint8Array[], Uint8Array][] | undefined): Log[] {
+  return (logs ?? []).map(([address, topics, data]) => ({ address, topics, data }));
+}
+
+/** Executes blocks for one ledger on top of its committed state. */
+export class BlockExecutor {
+  readonly common: Common;
+  readonly state: JournaledStateManager;
+  readonly #vm: VM;
+
+  private constructor(common: Common, state: JournaledStateManager, vm: VM) {
+    this.common = common;
+    this.state = state;
+    this.#vm = vm;
+  }
+
+  /** Creates an executor reading through to `committed`. */
+  static async create(options: { common: Common; committed: CommittedState }): Promise<BlockExecutor> {
+    const state = new JournaledStateManager({ state: options.committed });
+    const vm = await createVM({ common: options.common, stateManager: state });
+    return new BlockExecutor(options.common, state, vm);
+  }
+
+  #block(env: BlockEnv) {
+    return createBlock(
+      {
+        header: {
+          number: BigInt(env.height),
+          timestamp: BigInt(Math.floor(env.timeMs / 1000)),
+          gasLimit: env.gasLimit,
+          baseFeePerGas: 0n,
+          coinbase: new Address(env.coinbase.subarray(0, 20)),
+        },
+      },
+      { common: this.common, skipConsensusFormatValidation: true },
+    );
+  }
+
+  /**
+   * Executes `txs` as one block on a fresh overlay. In `build` mode (the proposer) transactions
+   * that cannot run (a nonce gap, the gas limit) are left out; in `verify` mode (a validator
+   * checking a proposal) any such transaction makes the whole block invalid. The overlay keeps the
+   * block's writes until `reset()`.
+   */
+  async executeBlock(env: BlockEnv, txs: readonly DecodedTx[], mode: 'build' | 'verify'): Promise<BlockExecution | InvalidBlock> {
+    return this.#exclusive(() => this.#executeBlock(env, txs, mode));
+  }
+
+  // One overlay and one VM: an execution that started while another awaited would reset the
+  // other's writes and journal mid-block (a node validating a proposal while it commits the same
+  // block from sync computed a wrong state root and stopped). So executions queue, one at a time.
+  #busy: Promise<unknown> = Promise.resolve();
+
+  #exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.#busy.then(run);
+    this.#busy = result.catch(() => undefined);
+    return result;
+  }
+
+  async #executeBlock(
+    env: BlockEnv,
+    txs: readonly DecodedTx[],
+    mode: 'build' | 'verify',
+  ): Promise<BlockExecution | InvalidBlock> {
+    this.state.reset();
+    const block = this.#block(env);
+    const included: DecodedTx[] = [];
+    const receipts: Receipt[] = [];
+    const bloom = new Uint8Array(BLOOM_BYTES);
+    let gasUsed = 0n;
+    for (const [i, tx] of txs.entries()) {
+      if (gasUsed + tx.gasLimit > env.gasLimit) {
+        if (mode === 'verify') return { invalid: `transaction ${i} does not fit in the block gas limit` };
+        continue;
+      }
+      let result: Awaited<ReturnType<typeof runTx>>;
+      try {
+        result = await runTx(this.#vm, { tx: tx.tx, block, blockGasUsed: gasUsed, skipHardForkValidation: true });
+      } catch (err) {
+        // runTx reverted its own checkpoint: the state is as before this transaction.
+        if (mode === 'verify')
+          return { invalid: `transaction ${i} cannot run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+        continue;
+      }
+      gasUsed += result.totalGasSpent;
+      const logs = toLogs(result.execResult.logs as [Uint8Array, Uint8Array[], Uint8Array][] | undefined);
+      const failed = result.execResult.exceptionError !== undefined;
+      const receiptBloom = logsBloom(logs);
+      bloomOr(bloom, receiptBloom);
+      included.push(tx);
+      receipts.push({
+        type: tx.tx.type,
+        status: failed ? 0 : 1,
+        cumulativeGasUsed: gasUsed,
+        gasUsed: result.totalGasSpent,
+        logsBloom: receiptBloom,
+        logs,
+        txHash: tx.hash,
+        from: tx.sender,
+        to: tx.tx.to ? tx.tx.to.bytes : null,
+        contractAddress: !failed && result.createdAddress ? result.createdAddress.bytes : null,
+        revertData: failed ? result.execResult.returnValue : new Uint8Array(0),
+      });
+    }
+    return { included, receipts, gasUsed, logsBloom: bloom, writeSet: this.state.writeSet() };
+  }
+
+  /** Runs a call against the committed state and discards its writes. */
+  async call(env: BlockEnv, req: CallRequest): Promise<CallResult> {
+    return this.#exclusive(() => this.#call(env, req));
+  }
+
+  async #call(env: BlockEnv, req: CallRequest): Promise<CallResult> {
+    this.state.reset();
+    // EIP-2929: every call starts cold, as a transaction does. `runCall` (unlike `runTx`) never
+    // clears the journal's warm addresses and slots, so without this a call would be cheaper
+    // for slots an earlier call read, and eth_estimateGas would answer too low.
+    this.#vm.evm.journal.cleanJournal();
+    try {
+      const block = this.#block(env);
+      const gasLimit = req.gas ?? env.gasLimit;
+      const result = await this.#vm.evm.runCall({
+        caller: new Address(req.from ?? ZERO_ADDRESS),
+        origin: new Address(req.from ?? ZERO_ADDRESS),
+        ...(req.to ? { to: new Address(req.to) } : {}),
+        data: req.data ?? new Uint8Array(0),
+        value: req.value ?? 0n,
+        gasLimit,
+        gasPrice: 0n,
+        block,
+        skipBalance: true,
+      } as Parameters<typeof this.vm.evm.runCall>[0]);
+      const err = result.execResult.exceptionError;
+      return {
+        success: err === undefined,
+        returnValue: result.execResult.returnValue,
+        gasUsed: result.execResult.executionGasUsed,
+        ...(err ? { error: err.error } : {}),
+      };
+    } finally {
+      this.state.reset();
+    }
+  }
+
+  /** The VM, for the few callers that need it (tests). */
+  get vm(): VM {
+    return this.#vm;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Encodings of headers, blocks and receipts. Headers and blocks are canonical RLP (the block hash
+ * is keccak-256 of the header's encoding); receipts use Ethereum's consensus encoding
+ * (`type || rlp([status, cumulativeGasUsed, logsBloom, logs])`, the type byte omitted for legacy)
+ * for the receipts root, and a fuller RLP form for storage.
+ */
+import {
+  keccak256,
+  merkleRoot,
+  type RLPItem,
+  readBigUint,
+  readBytes,
+  readList,
+  readUint,
+  rlpDecode,
+  rlpEncode,
+} from '@polis/core';
+import { BLOOM_BYTES } from './bloom.js';
+import type { Block, BlockHeader, Log, Receipt } from './types.js';
+
+/** The largest encoded block we accept, in bytes. */
+export const BLOCK_BYTES_MAX = 8 * 1024 * 1024;
+
+function headerFields(h: BlockHeader) {
+  return [
+    h.ledgerId,
+    h.chainId,
+    h.height,
+    h.time,
+    h.parentHash,
+    h.proposer,
+    h.validatorsHash,
+    h.txRoot,
+    h.receiptsRoot,
+    h.stateRoot,
+    h.logsBloom,
+    h.gasUsed,
+    h.gasLimit,
+  ];
+}
+
+function readHeader(item: RLPItem | undefined): BlockHeader {
+  const f = readList(item, 'header', 13);
+  return {
+    ledgerId: readBytes(f[0], 'header.ledgerId'),
+    chainId: readBigUint(f[1], 'header.chainId'),
+    height: readUint(f[2], 'header.height'),
+    time: readUint(f[3], 'header.time'),
+    parentHash: readBytes(f[4], 'header.parentHash', 32),
+    proposer: readBytes(f[5], 'header.proposer', 32),
+    validatorsHash: readBytes(f[6], 'header.validatorsHash', 32),
+    txRoot: readBytes(f[7], 'header.txRoot', 32),
+    receiptsRoot: readBytes(f[8], 'header.receiptsRoot', 32),
+    stateRoot: readBytes(f[9], 'header.stateRoot', 32),
+    logsBloom: readBytes(f[10], 'header.logsBloom', BLOOM_BYTES),
+    gasUsed: readBigUint(f[11], 'header.gasUsed', 8),
+    gasLimit: readBigUint(f[12], 'header.gasLimit', 8),
+  };
+}
+
+/** Encodes a header. */
+export function encodeHeader(h: BlockHeader): Uint8Array {
+  return rlpEncode(headerFields(h));
+}
+
+/** Decodes a header; throws a `CodecError` naming the bad field. */
+export function decodeHeader(bytes: Uint8Array): BlockHeader {
+  return readHeader(rlpDecode(bytes));
+}
+
+/** The block hash: keccak-256 of the header's encoding. */
+export function blockHash(h: BlockHeader): Uint8Array {
+  return keccak256(encodeHeader(h));
+}
+
+/** Encodes a block: `rlp([header, [tx...]])`. */
+export function encodeBlock(b: Block): Uint8Array {
+  return rlpEncode([headerFields(b.header), b.txs]);
+}
+
+/** Decodes a block defensively; throws a `CodecError` naming the bad field. */
+export function decodeBlock(bytes: Uint8Array): Block {
+  const [h, txs] = readList(rlpDecode(bytes, BLOCK_BYTES_MAX), 'block', 2);
+  return { header: readHeader(h), txs: readList(txs, 'block.txs').map((t, i) => readBytes(t, `block.txs[${i}]`)) };
+}
+
+/** The transactions root of a block. */
+export function txRoot(txs: readonly Uint8Array[]): Uint8Array {
+  return merkleRoot(txs);
+}
+
+function logFields(l: Log) {
+  return [l.address, l.topics, l.data];
+}
+
+function readLog(item: RLPItem | undefined, field: string): Log {
+  const [a, t, d] = readList(item, field, 3);
+  return {
+    address: readBytes(a, `${field}.address`, 20),
+    topics: readList(t, `${field}.topics`).map((x, i) => readBytes(x, `${field}.topics[${i}]`, 32)),
+    data: readBytes(d, `${field}.data`),
+  };
+}
+
+/** Ethereum's consensus encoding of a receipt (EIP-2718 typed envelope for types 1 and 2). */
+export function encodeReceiptEth(r: Receipt): Uint8Array {
+  const body = rlpEncode([r.status === 1 ? 1 : new Uint8Array(0), r.cumulativeGasUsed, r.logsBloom, r.logs.map(logFields)]);
+  if (r.type === 0) return body;
+  const out = new Uint8Array(body.length + 1);
+  out[0] = r.type;
+  out.set(body, 1);
+  return out;
+}
+
+/** The receipts root of a block. */
+export function receiptsRoot(receipts: readonly Receipt[]): Uint8Array {
+  return merkleRoot(receipts.map(encodeReceiptEth));
+}
+
+/** The storage encoding of a receipt (every field, for the JSON-RPC). */
+export function encodeReceipt(r: Receipt): Uint8Array {
+  return rlpEncode([
+    r.type,
+    r.status,
+    r.cumulativeGasUsed,
+    r.gasUsed,
+    r.logsBloom,
+    r.logs.map(logFields),
+    r.txHash,
+    r.from,
+    r.to ?? new Uint8Array(0),
+    r.contractAddress ?? new Uint8Array(0),
+    r.revertData,
+  ]);
+}
+
+/** Decodes a stored receipt. */
+export function decodeReceipt(bytes: Uint8Array): Receipt {
+  const f = readList(rlpDecode(bytes), 'receipt', 11);
+  const to = readBytes(f[8], 'receipt.to');
+  const created = readBytes(f[9], 'receipt.contractAddress');
+  const status = readUint(f[1], 'receipt.status');
+  return {
+    type: readUint(f[0], 'receipt.type'),
+    status: status === 1 ? 1 : 0,
+    cumulativeGasUsed: readBigUint(f[2], 'receipt.cumulativeGasUsed', 8),
+    gasUsed: readBigUint(f[3], 'receipt.gasUsed', 8),
+    logsBloom: readBytes(f[4], 'receipt.logsBloom', BLOOM_BYTES),
+    logs: readList(f[5], 'receipt.logs').map((l, i) => readLog(l, `receipt.logs[${i}]`)),
+    txHash: readBytes(f[6], 'receipt.txHash', 32),
+    from: readBytes(f[7], 'receipt.from', 20),
+    to: to.length === 0 ? null : to,
+    contractAddress: created.length === 0 ? null : created,
+    revertData: readBytes(f[10], 'receipt.revertData'),
+  };
+}
+
+/** Big-endian 8-byte key for a height, so that LMDB orders heights numerically. */
+export function heightKey(height: number): Uint8Array {
+  const key = new Uint8Array(8);
+  new DataView(key.buffer).setBigUint64(0, BigInt(height));
+  return key;
+}

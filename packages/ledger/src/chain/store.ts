@@ -1,0 +1,122 @@
+/**
+ * The chain store: blocks, receipts, certificates and indexes in the ledger database.
+ *
+ * Tables (binary keys and values):
+ * - `chain.headers`:  height (8 bytes BE) -> header
+ * - `chain.txs`:      height -> rlp([raw tx...])
+ * - `chain.receipts`: height -> rlp([receipt...])
+ * - `chain.commits`:  height -> the consensus commit (proposal and certificate), opaque here
+ * - `chain.hashes`:   block hash -> height
+ * - `chain.txindex`:  tx hash -> rlp([height, index])
+ * - `chain.meta`:     "head" -> height
+ *
+ * `writeBlock` runs inside the state store's block transaction, so a block, its receipts, its
+ * indexes and its state land on disk together or not at all.
+ */
+import { readBytes, readList, readUint, rlpDecode, rlpEncode, utf8ToBytes } from '@polis/core';
+import type { LedgerDatabase, LedgerTable, LedgerWriteTxn } from '../db.js';
+import { corrupt } from '../errors.js';
+import { blockHash, decodeHeader, decodeReceipt, encodeHeader, encodeReceipt, heightKey } from './codec.js';
+import type { Block, BlockHeader, Receipt, TxLocation } from './types.js';
+
+const HEAD_KEY = utf8ToBytes('head');
+
+/** What one block commit writes besides the state. */
+export type ChainWrite = {
+  block: Block;
+  receipts: Receipt[];
+  /** Transaction hashes, in block order. */
+  txHashes: Uint8Array[];
+  /** The consensus commit (proposal and certificate), stored as given. */
+  commit: Uint8Array;
+};
+
+/** Blocks and their indexes, read from the latest committed transaction. */
+export class ChainStore {
+  readonly #headers: LedgerTable;
+  readonly #txs: LedgerTable;
+  readonly #receipts: LedgerTable;
+  readonly #commits: LedgerTable;
+  readonly #hashes: LedgerTable;
+  readonly #txIndex: LedgerTable;
+  readonly #meta: LedgerTable;
+
+  constructor(db: LedgerDatabase) {
+    this.#headers = db.table('chain.headers');
+    this.#txs = db.table('chain.txs');
+    this.#receipts = db.table('chain.receipts');
+    this.#commits = db.table('chain.commits');
+    this.#hashes = db.table('chain.hashes');
+    this.#txIndex = db.table('chain.txindex');
+    this.#meta = db.table('chain.meta');
+  }
+
+  /** The highest stored block height, or 0 when only genesis state exists. */
+  head(): number {
+    const bytes = this.#meta.get(HEAD_KEY);
+    return bytes === undefined ? 0 : readUint(rlpDecode(bytes), 'chain.head');
+  }
+
+  /** The header at `height`. */
+  header(height: number): BlockHeader | undefined {
+    const bytes = this.#headers.get(heightKey(height));
+    return bytes === undefined ? undefined : decodeHeader(bytes);
+  }
+
+  /** The raw transactions of the block at `height`. */
+  txs(height: number): Uint8Array[] | undefined {
+    const bytes = this.#txs.get(heightKey(height));
+    if (bytes === undefined) return undefined;
+    return readList(rlpDecode(bytes), 'chain.txs').map((t, i) => readBytes(t, `chain.txs[${i}]`));
+  }
+
+  /** The block at `height`. */
+  block(height: number): Block | undefined {
+    const header = this.header(height);
+    const txs = this.txs(height);
+    if (!header) return undefined;
+    if (!txs) throw corrupt(`block ${height} has a header but no transactions`);
+    return { header, txs };
+  }
+
+  /** The receipts of the block at `height`. */
+  receipts(height: number): Receipt[] | undefined {
+    const bytes = this.#receipts.get(heightKey(height));
+    if (bytes === undefined) return undefined;
+    return readList(rlpDecode(bytes), 'chain.receipts').map((r, i) => decodeReceipt(readBytes(r, `chain.receipts[${i}]`)));
+  }
+
+  /** The consensus commit stored with the block at `height`. */
+  commit(height: number): Uint8Array | undefined {
+    return this.#commits.get(heightKey(height));
+  }
+
+  /** The height of the block with `hash`. */
+  heightOf(hash: Uint8Array): number | undefined {
+    const bytes = this.#hashes.get(hash);
+    return bytes === undefined ? undefined : readUint(rlpDecode(bytes), 'chain.hashes');
+  }
+
+  /** Where the transaction with `txHash` was included. */
+  txLocation(txHash: Uint8Array): TxLocation | undefined {
+    const bytes = this.#txIndex.get(txHash);
+    if (bytes === undefined) return undefined;
+    const [h, i] = readList(rlpDecode(bytes), 'chain.txindex', 2);
+    return { height: readUint(h, 'chain.txindex.height'), index: readUint(i, 'chain.txindex.index') };
+  }
+
+  /** Writes a block, its receipts, commit and indexes inside an open ledger transaction. */
+  writeBlock(txn: LedgerWriteTxn, w: ChainWrite): void {
+    const height = w.block.header.height;
+    const key = heightKey(height);
+    txn.put(this.#headers, key, encodeHeader(w.block.header));
+    txn.put(this.#txs, key, rlpEncode(w.block.txs));
+    txn.put(this.#receipts, key, rlpEncode(w.receipts.map(encodeReceipt)));
+    txn.put(this.#commits, key, w.commit);
+    txn.put(this.#hashes, blockHash(w.block.header), rlpEncode(height));
+    w.txHashes.forEach((hash, index) => {
+      txn.put(this.#txIndex, hash, rlpEncode([height, index]));
+    });
+    txn.put(this.#meta, HEAD_KEY, rlpEncode(height));
+  }
+}

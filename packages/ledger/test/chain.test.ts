@@ -1,0 +1,154 @@
+import { bytesToHex, hexToBytes } from '@polis/core';
+import { Wallet } from 'ethers';
+import { describe, expect, it } from 'vitest';
+import {
+  blockHash,
+  bloomMayContain,
+  createLedgerCommon,
+  decodeBlock,
+  decodeReceipt,
+  decodeTx,
+  encodeBlock,
+  encodeReceipt,
+  isPolisErrorOf,
+  logsBloom,
+  Mempool,
+  type Receipt,
+  TxErrorCode,
+} from './chainHelpers.js';
+
+const CHAIN_ID = 31337n;
+const common = createLedgerCommon(CHAIN_ID);
+const alice = new Wallet(`0x${'11'.repeat(32)}`);
+const bob = new Wallet(`0x${'22'.repeat(32)}`);
+
+async function sign(w: Wallet, fields: Record<string, unknown>): Promise<Uint8Array> {
+  const base = { to: bob.address, value: 0n, gasLimit: 21000n, chainId: CHAIN_ID, nonce: 0, ...fields };
+  return hexToBytes(await w.signTransaction(base));
+}
+
+describe('transactions', () => {
+  it.each([
+    ['legacy (EIP-155)', { type: 0, gasPrice: 0n }],
+    ['EIP-2930', { type: 1, gasPrice: 0n, accessList: [] }],
+    ['EIP-1559', { type: 2, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }],
+  ])('default: decodes %s with zero fees and recovers the sender natively', async (_name, fields) => {
+    const raw = await sign(alice, fields);
+    const d = decodeTx(raw, common);
+    expect(bytesToHex(d.sender)).toBe(alice.address.toLowerCase());
+    expect(d.tx.type).toBe(fields.type);
+  });
+
+  it('error: a transaction for another chain names both chain ids', async () => {
+    const raw = await sign(alice, { type: 2, chainId: 1n, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n });
+    expect(() => decodeTx(raw, common)).toThrow(/signed for chain 1, this ledger is 31337/);
+  });
+
+  it('error: garbage is malformed, not a crash', () => {
+    for (const raw of [new Uint8Array([0xf8]), new Uint8Array([2, 0xc0]), new Uint8Array([0x05, 1]), new Uint8Array()]) {
+      try {
+        decodeTx(raw, common);
+        expect.fail(`accepted ${bytesToHex(raw)}`);
+      } catch (err) {
+        expect(isPolisErrorOf(err, [TxErrorCode.MALFORMED, TxErrorCode.UNSUPPORTED_TYPE]), `${bytesToHex(raw)}: ${err}`).toBe(
+          true,
+        );
+      }
+    }
+  });
+});
+
+describe('mempool', () => {
+  const nonces = new Map<string, bigint>();
+  const pool = () =>
+    new Mempool({
+      common,
+      nonceOf: (a) => nonces.get(bytesToHex(a)) ?? 0n,
+      blockGasLimit: 30_000_000n,
+      maxTxs: 5,
+      maxPerSender: 3,
+      maxNonceAhead: 4,
+    });
+  const tx = (w: Wallet, nonce: number) => sign(w, { type: 2, nonce, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n });
+
+  it('default: orders by nonce, holds gaps, and tracks the pending nonce', async () => {
+    const p = pool();
+    p.add(await tx(alice, 1));
+    expect(p.select({ maxTxs: 10, maxBytes: 1e6, maxGas: 10n ** 9n })).toEqual([]);
+    expect(p.pendingNonce(hexToBytes(alice.address))).toBe(0n);
+    p.add(await tx(alice, 0));
+    expect(p.select({ maxTxs: 10, maxBytes: 1e6, maxGas: 10n ** 9n }).map((t) => t.nonce)).toEqual([0n, 1n]);
+    expect(p.pendingNonce(hexToBytes(alice.address))).toBe(2n);
+  });
+
+  it('error: already known, nonce too low, nonce too high, too many per sender, full', async () => {
+    const p = pool();
+    const first = await tx(alice, 0);
+    p.add(first);
+    expect(() => p.add(first)).toThrow(/already known/);
+    nonces.set(alice.address.toLowerCase(), 1n);
+    expect(() => p.add(first)).toThrow(/already known/);
+    const q = pool();
+    await expect(tx(alice, 0).then((r) => q.add(r))).rejects.toThrow(/nonce too low/);
+    expect(() => q.add(first)).toThrow(/nonce too low/);
+    await expect(tx(alice, 6).then((r) => q.add(r))).rejects.toThrow(/nonce too high/);
+    for (const n of [1, 2, 3]) q.add(await tx(alice, n));
+    await expect(tx(alice, 4).then((r) => q.add(r))).rejects.toThrow(/mempool full/);
+    for (const n of [0, 1]) q.add(await tx(bob, n));
+    await expect(tx(bob, 2).then((r) => q.add(r))).rejects.toThrow(/mempool full: it holds at most 5 transactions/);
+    nonces.clear();
+  });
+
+  it('behavior: prune drops what the state has passed', async () => {
+    const p = pool();
+    for (const n of [0, 1, 2]) p.add(await tx(bob, n));
+    nonces.set(bob.address.toLowerCase(), 2n);
+    p.prune([hexToBytes(bob.address)]);
+    expect(p.size).toBe(1);
+    expect(p.select({ maxTxs: 10, maxBytes: 1e6, maxGas: 10n ** 9n }).map((t) => t.nonce)).toEqual([2n]);
+    nonces.clear();
+  });
+});
+
+describe('blocks and receipts', () => {
+  const receipt: Receipt = {
+    type: 2,
+    status: 1,
+    cumulativeGasUsed: 50_000n,
+    gasUsed: 50_000n,
+    logsBloom: logsBloom([
+      { address: new Uint8Array(20).fill(1), topics: [new Uint8Array(32).fill(2)], data: new Uint8Array([3]) },
+    ]),
+    logs: [{ address: new Uint8Array(20).fill(1), topics: [new Uint8Array(32).fill(2)], data: new Uint8Array([3]) }],
+    txHash: new Uint8Array(32).fill(4),
+    from: new Uint8Array(20).fill(5),
+    to: null,
+    contractAddress: new Uint8Array(20).fill(6),
+    revertData: new Uint8Array(),
+  };
+
+  it('default: headers, blocks and receipts round-trip, and the bloom finds the log', () => {
+    const header = {
+      ledgerId: new Uint8Array([1]),
+      chainId: CHAIN_ID,
+      height: 7,
+      time: 1_700_000_000_000,
+      parentHash: new Uint8Array(32),
+      proposer: new Uint8Array(32).fill(9),
+      validatorsHash: new Uint8Array(32),
+      txRoot: new Uint8Array(32),
+      receiptsRoot: new Uint8Array(32),
+      stateRoot: new Uint8Array(32),
+      logsBloom: receipt.logsBloom,
+      gasUsed: 1n,
+      gasLimit: 30_000_000n,
+    };
+    const block = { header, txs: [new Uint8Array([1, 2, 3])] };
+    const back = decodeBlock(encodeBlock(block));
+    expect(back).toEqual(block);
+    expect(blockHash(back.header)).toEqual(blockHash(header));
+    expect(decodeReceipt(encodeReceipt(receipt))).toEqual(receipt);
+    expect(bloomMayContain(header.logsBloom, new Uint8Array(20).fill(1))).toBe(true);
+    expect(bloomMayContain(header.logsBloom, new Uint8Array(20).fill(7))).toBe(false);
+  });
+});

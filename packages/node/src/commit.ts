@@ -1,0 +1,24 @@
+/** The consensus commit stored with each block: the proposal it came in and its certificate. */
+
+import {
+  type CommitCertificate,
+  decodeCertificate,
+  decodeMessage,
+  encodeCertificate,
+  encodeMessage,
+  type Proposal,
+} from '@polis/consensus';
+import { readBytes, readList, rlpDecode, rlpEncode } from '@polis/core';
+
+/** Encodes a proposal and its certificate for `chain.commits`. */
+export function encodeCommit(proposal: Proposal, certificate: CommitCertificate): Uint8Array {
+  return rlpEncode([encodeMessage({ kind: 'proposal', proposal }), encodeCertificate(certificate)]);
+}
+
+/** Decodes a stored commit. */
+export function decodeCommit(bytes: Uint8Array): { proposal: Proposal; certificate: CommitCertificate } {
+  const [p, c] = readList(rlpDecode(bytes), 'commit', 2);
+  const message = decodeMessage(readBytes(p, 'commit.proposal'));
+  if (message.kind !== 'proposal') throw new Error('stored commit holds a vote, not a proposal');
+  return { proposal: message.proposal, certificate: decodeCertificate(readBytes(c, 'commit.certificate')) };
+}

@@ -1,0 +1,274 @@
+/**
+ * The application side of one app ledger: the consensus `Application` and `BlockStore` seams,
+ * implemented over the ledger's LMDB stores, mempool and EVM executor.
+ *
+ * Blocks are executed before they are voted on (same-block state roots, ADR 0002): the proposer
+ * executes its block in `prepareProposal`, validators execute proposals in `processProposal`,
+ * and the results are kept, by block hash, until the decision. Saving a decided block writes its
+ * header, transactions, receipts, commit, indexes and state in one LMDB transaction, flushed to
+ * disk before `save` resolves; so the block store and the application are one object, and
+ * `finalizeBlock`/`commit` have nothing left to do.
+ */
+
+import type { Application, BlockStore, CommittedBlock, ValidatorSet } from '@polis/consensus';
+import { bytesToHex, equalsBytes } from '@polis/core';
+import type { BlockExecution, BlockExecutor } from '@polis/execution';
+import {
+  type Block,
+  type BlockHeader,
+  blockHash,
+  type ChainStore,
+  type DecodedTx,
+  decodeBlock,
+  decodeTx,
+  encodeBlock,
+  type Mempool,
+  type Receipt,
+  receiptsRoot,
+  type StagedCommitment,
+  type StateStore,
+  txRoot,
+} from '@polis/ledger';
+import { decodeCommit, encodeCommit } from './commit.js';
+
+/** Static parameters of a ledger. */
+export type LedgerParams = {
+  ledgerId: Uint8Array;
+  chainId: bigint;
+  gasLimit: bigint;
+  maxBlockTxs: number;
+  maxBlockBytes: number;
+};
+
+/** A block executed and staged, waiting for the decision. */
+type Executed = { block: Block; exec: BlockExecution; baseRoot: Uint8Array; staged: StagedCommitment };
+
+/** Called with each committed block, after it is durable. */
+export type BlockListener = (block: Block, receipts: Receipt[]) => void;
+
+// Only the proposals of the current height are kept; a few rounds' worth is plenty.
+const EXECUTED_MAX = 8;
+
+/** One ledger's application: builds, checks, executes and stores blocks. */
+export class LedgerApp implements Application, BlockStore {
+  readonly params: LedgerParams;
+  readonly #state: StateStore;
+  readonly #chain: ChainStore;
+  readonly #mempool: Mempool;
+  readonly #executor: BlockExecutor;
+  readonly #validators: ValidatorSet;
+  readonly #executed = new Map<string, Executed>();
+  readonly #listeners = new Set<BlockListener>();
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(options: {
+    params: LedgerParams;
+    state: StateStore;
+    chain: ChainStore;
+    mempool: Mempool;
+    executor: BlockExecutor;
+    validators: ValidatorSet;
+  }) {
+    this.params = options.params;
+    this.#state = options.state;
+    this.#chain = options.chain;
+    this.#mempool = options.mempool;
+    this.#executor = options.executor;
+    this.#validators = options.validators;
+  }
+
+  /** Subscribes to committed blocks; returns the unsubscribe function. */
+  onBlock(listener: BlockListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** id(v): the block hash, which is the hash of the header. */
+  valueIdOf(value: Uint8Array): Uint8Array {
+    return blockHash(decodeBlock(value).header);
+  }
+
+  #parent(height: number): { hash: Uint8Array; time: number } {
+    // Height 0 is the genesis block, written when the ledger is created.
+    const header = this.#chain.header(height - 1);
+    if (!header) throw new Error(`ledger: block ${height - 1} is missing while building ${height}`);
+    return { hash: blockHash(header), time: header.time };
+  }
+
+  /**
+   * Runs `fn` after every earlier call of it has finished. The engine asks for proposals and
+   * validity without waiting for the answers, and all of them execute on the one overlay of the
+   * executor, so they must not interleave at their awaits.
+   */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  prepareProposal(req: { height: number; round: number; time: number; proposer: number }): Promise<Uint8Array> {
+    return this.#serial(() => this.#prepare(req));
+  }
+
+  processProposal(req: { height: number; round: number; value: Uint8Array }): Promise<boolean> {
+    return this.#serial(() => this.#process(req));
+  }
+
+  // BlockStore.save: the decided block, executed and written with its state in one transaction.
+  save(decided: CommittedBlock): Promise<void> {
+    return this.#serial(() => this.#save(decided));
+  }
+
+  async #prepare(req: { height: number; round: number; time: number; proposer: number }): Promise<Uint8Array> {
+    const p = this.params;
+    const parent = this.#parent(req.height);
+    const proposer = this.#validators.validators[req.proposer]?.publicKey ?? new Uint8Array(32);
+    // BFT time must increase from block to block, even if this proposer's clock is behind.
+    const time = Math.max(req.time, parent.time + 1);
+    const candidates = this.#mempool.select({ maxTxs: p.maxBlockTxs, maxBytes: p.maxBlockBytes, maxGas: p.gasLimit });
+    const env = { height: req.height, timeMs: time, gasLimit: p.gasLimit, coinbase: proposer.subarray(0, 20) };
+    const exec = await this.#executor.executeBlock(env, candidates, 'build');
+    if ('invalid' in exec) throw new Error(`building block ${req.height}: ${exec.invalid}`);
+    if (exec.included.length < candidates.length) {
+      // The selection fits the block's gas, so the builder left these out only because the EVM
+      // refused to run them; kept, they would never leave the pool and would wake consensus for
+      // empty blocks without end.
+      const included = new Set(exec.included);
+      this.#mempool.drop(candidates.filter((t) => !included.has(t)));
+    }
+    const txs = exec.included.map((t) => t.raw);
+    const baseRoot = this.#state.stateRoot;
+    const staged = await this.#state.commitment.stage(baseRoot, exec.writeSet, this.#state);
+    const header: BlockHeader = {
+      ledgerId: p.ledgerId,
+      chainId: p.chainId,
+      height: req.height,
+      time,
+      parentHash: parent.hash,
+      proposer,
+      validatorsHash: this.#validators.hash,
+      txRoot: txRoot(txs),
+      receiptsRoot: receiptsRoot(exec.receipts),
+      stateRoot: staged.root,
+      logsBloom: exec.logsBloom,
+      gasUsed: exec.gasUsed,
+      gasLimit: p.gasLimit,
+    };
+    const block = { header, txs };
+    this.#remember({ block, exec, baseRoot, staged });
+    return encodeBlock(block);
+  }
+
+  #remember(e: Executed): void {
+    if (this.#executed.size >= EXECUTED_MAX) {
+      const oldest = this.#executed.keys().next().value as string;
+      this.#executed.delete(oldest);
+    }
+    this.#executed.set(bytesToHex(blockHash(e.block.header)), e);
+  }
+
+  async #process(req: { height: number; round: number; value: Uint8Array }): Promise<boolean> {
+    let block: Block;
+    try {
+      block = decodeBlock(req.value);
+    } catch {
+      return false;
+    }
+    const key = bytesToHex(blockHash(block.header));
+    if (this.#executed.has(key)) return true;
+    const h = block.header;
+    const p = this.params;
+    const parent = this.#parent(req.height);
+    if (
+      h.height !== req.height ||
+      h.chainId !== p.chainId ||
+      !equalsBytes(h.ledgerId, p.ledgerId) ||
+      !equalsBytes(h.parentHash, parent.hash) ||
+      h.time <= parent.time ||
+      h.gasLimit !== p.gasLimit ||
+      !equalsBytes(h.validatorsHash, this.#validators.hash) ||
+      !this.#validators.validators.some((v) => equalsBytes(v.publicKey, h.proposer)) ||
+      block.txs.length > p.maxBlockTxs ||
+      !equalsBytes(h.txRoot, txRoot(block.txs))
+    ) {
+      return false;
+    }
+    const txs: DecodedTx[] = [];
+    for (const raw of block.txs) {
+      // A transaction this node already checked into its mempool is not decoded and verified again.
+      const pooled = this.#mempool.getByRaw(raw);
+      if (pooled) {
+        txs.push(pooled);
+        continue;
+      }
+      try {
+        txs.push(decodeTx(raw, this.#executor.common));
+      } catch {
+        return false;
+      }
+    }
+    const env = { height: h.height, timeMs: h.time, gasLimit: h.gasLimit, coinbase: h.proposer.subarray(0, 20) };
+    const exec = await this.#executor.executeBlock(env, txs, 'verify');
+    if ('invalid' in exec) return false;
+    const baseRoot = this.#state.stateRoot;
+    const staged = await this.#state.commitment.stage(baseRoot, exec.writeSet, this.#state);
+    const ok =
+      equalsBytes(staged.root, h.stateRoot) &&
+      equalsBytes(receiptsRoot(exec.receipts), h.receiptsRoot) &&
+      equalsBytes(exec.logsBloom, h.logsBloom) &&
+      exec.gasUsed === h.gasUsed;
+    if (ok) this.#remember({ block, exec, baseRoot, staged });
+    return ok;
+  }
+
+  async #save(decided: CommittedBlock): Promise<void> {
+    const key = bytesToHex(decided.certificate.valueId);
+    let e = this.#executed.get(key);
+    if (!e || !equalsBytes(e.baseRoot, this.#state.stateRoot)) {
+      // Not executed here yet (a block decided from sync before validation finished is impossible,
+      // since L49 needs valid(v); but a restart empties this cache): execute it now.
+      if (!(await this.#process({ height: decided.height, round: decided.certificate.round, value: decided.value }))) {
+        throw new Error(
+          `block ${decided.height} was certified but does not execute to its header; this node's state has diverged`,
+        );
+      }
+      e = this.#executed.get(key) as Executed;
+    }
+    const { block, exec, baseRoot, staged } = e;
+    const commit = encodeCommit(decided.proposal, decided.certificate);
+    await this.#state.commitBlock({
+      height: block.header.height,
+      writes: exec.writeSet,
+      staged: { baseRoot, staged },
+      write: (txn) =>
+        this.#chain.writeBlock(txn, { block, receipts: exec.receipts, txHashes: exec.included.map((t) => t.hash), commit }),
+    });
+    this.#executed.clear();
+    this.#mempool.prune(exec.included.map((t) => t.sender));
+    for (const listener of this.#listeners) listener(block, exec.receipts);
+  }
+
+  async get(height: number): Promise<CommittedBlock | undefined> {
+    const block = this.#chain.block(height);
+    const commit = this.#chain.commit(height);
+    if (!block || !commit) return undefined;
+    const { proposal, certificate } = decodeCommit(commit);
+    return { height, value: proposal.value, proposal, certificate };
+  }
+
+  async height(): Promise<number> {
+    return this.#chain.head();
+  }
+
+  // The block is durable once `save` resolves: nothing is left for these two.
+  async finalizeBlock(): Promise<void> {}
+  async commit(): Promise<void> {}
+
+  async info(): Promise<{ height: number }> {
+    return { height: this.#chain.head() };
+  }
+
+  hasWork(): boolean {
+    return this.#mempool.hasReady();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The composition root of a city node. `startNode` builds, in order: for each hosted ledger its
+ * database, state and chain stores, mempool, executors, application and consensus engine; then
+ * the JSON-RPC server. `close` tears them down in reverse. Ordering constraints are noted where
+ * they apply.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, type ValidatorSet } from '@polis/consensus';
+import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
+import { BlockExecutor } from '@polis/execution';
+import {
+  BLOOM_BYTES,
+  ChainStore,
+  createLedgerCommon,
+  createStateWriteSet,
+  Mempool,
+  openLedgerDatabase,
+  openStateStore,
+  receiptsRoot,
+  type StateStore,
+  txRoot,
+} from '@polis/ledger';
+import type { FastifyInstance } from 'fastify';
+import { destination, type Logger, pino } from 'pino';
+import { ConfigError, ConfigErrorCode, GenesisSchema, type LedgerGenesis, NodeConfigSchema, readJsonFile } from './config.js';
+import { LedgerApp } from './ledgerApp.js';
+import { type AdmittedPeer, P2PHost } from './p2p/index.js';
+import { createEthMethods } from './rpc/eth.js';
+import { createRpcServer, type RpcMethods } from './rpc/server.js';
+import { FileWal } from './walFile.js';
+
+/** The version `web3_clientVersion` reports. */
+export const NODE_VERSION = 'polis/0.1.0';
+
+/** Options of `startNode`. */
+export type StartNodeOptions = {
+  configPath: string;
+  /** Opens the node's key file. */
+  password: string;
+  logger?: Logger;
+};
+
+/** A hosted ledger, as the node exposes it to its owner (tests, the dev command). */
+export type HostedLedger = {
+  id: string;
+  chainId: number;
+  app: LedgerApp;
+  engine: ConsensusEngine;
+  state: StateStore;
+  chain: ChainStore;
+};
+
+/** A running node. */
+export type RunningNode = {
+  name: string;
+  /** The base URL of the JSON-RPC server, e.g. http://127.0.0.1:8545. */
+  rpcBase: string;
+  /** The JSON-RPC endpoint of a ledger. */
+  rpcUrl(ledgerId: string): string;
+  ledgers: HostedLedger[];
+  p2p: P2PHost;
+  close(): Promise<void>;
+};
+
+/** The system clock, for engines outside the simulator. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (ms, fn) => setTimeout(fn, ms),
+  cancel: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+function resolvePath(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+/** Writes the genesis block (height 0) and genesis state, if the ledger is new. */
+async function ensureGenesis(
+  state: StateStore,
+  chain: ChainStore,
+  g: LedgerGenesis,
+  genesisTime: number,
+  validators: ValidatorSet,
+): Promise<void> {
+  if (state.head !== undefined) return;
+  const writes = createStateWriteSet({});
+  const baseRoot = state.stateRoot;
+  const staged = await state.commitment.stage(baseRoot, writes, state);
+  const block = {
+    header: {
+      ledgerId: utf8ToBytes(g.id),
+      chainId: BigInt(g.chainId),
+      height: 0,
+      time: genesisTime,
+      parentHash: new Uint8Array(32),
+      proposer: new Uint8Array(32),
+      validatorsHash: validators.hash,
+      txRoot: txRoot([]),
+      receiptsRoot: receiptsRoot([]),
+      stateRoot: staged.root,
+      logsBloom: new Uint8Array(BLOOM_BYTES),
+      gasUsed: 0n,
+      gasLimit: BigInt(g.gasLimit),
+    },
+    txs: [],
+  };
+  await state.commitBlock({
+    height: 0,
+    writes,
+    staged: { baseRoot, staged },
+    write: (txn) => chain.writeBlock(txn, { block, receipts: [], txHashes: [], commit: new Uint8Array(0) }),
+  });
+}
+
+/** Starts a node from its configuration file. */
+export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  const configDir = dirname(resolve(options.configPath));
+  const config = readJsonFile(options.configPath, NodeConfigSchema, 'node configuration');
+  const genesisPath = resolvePath(configDir, config.genesisFile);
+  const genesis = readJsonFile(genesisPath, GenesisSchema, 'genesis');
+  const dataDir = resolvePath(configDir, config.dataDir);
+  const logger = options.logger ?? pino({ name: config.name, level: process.env.POLIS_LOG_LEVEL ?? 'info' }, destination(2));
+  const { secret, keyType } = decryptKeystore(readFileSync(resolvePath(configDir, config.keyFile), 'utf8'), options.password);
+  if (keyType !== 'ed25519') {
+    const keyFile = resolvePath(configDir, config.keyFile);
+    throw new ConfigError(
+      { code: ConfigErrorCode.INVALID, path: keyFile, issues: [`keyType: ${keyType}`] },
+      `the node key in ${keyFile} is a ${keyType} key`,
+      {
+        hint: 'A node key is Ed25519: create one with `polis key new --type ed25519`',
+      },
+    );
+  }
+  const signer = createEd25519Signer(secret);
+  logger.info({ publicKey: bytesToHex(signer.publicKey) }, 'node key loaded');
+
+  // Teardown runs in reverse order of construction.
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.error({ err }, 'error while closing');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    // The admitted set: every node of the genesis, and every validator even if unlisted there.
+    const admitted = new Map<string, AdmittedPeer>();
+    for (const n of genesis.nodes) admitted.set(n.publicKey.toLowerCase(), { publicKey: n.publicKey, addrs: n.addrs });
+    for (const g of genesis.ledgers) {
+      for (const v of g.validators) {
+        if (!admitted.has(v.publicKey.toLowerCase()))
+          admitted.set(v.publicKey.toLowerCase(), { publicKey: v.publicKey, addrs: [] });
+      }
+    }
+    const p2p = await P2PHost.create({
+      seed: secret,
+      listen: config.p2p.listen,
+      admitted: [...admitted.values()],
+      logger: logger.child({ module: 'p2p' }),
+    });
+    closers.push(() => p2p.close());
+
+    const ledgers: HostedLedger[] = [];
+    const rpcLedgers = new Map<string, RpcMethods>();
+    for (const g of genesis.ledgers) {
+      const dir = join(dataDir, 'ledgers', g.id);
+      mkdirSync(dir, { recursive: true });
+      const db = openLedgerDatabase({ path: join(dir, 'db') });
+      closers.push(() => db.close());
+      const state = await openStateStore({ db, commitment: config.commitment });
+      const chain = new ChainStore(db);
+      const validators = createValidatorSet(g.validators.map((v) => ({ publicKey: hexToBytes(v.publicKey), power: v.power })));
+      await ensureGenesis(state, chain, g, genesis.genesisTime, validators);
+
+      const chainId = BigInt(g.chainId);
+      const common = createLedgerCommon(chainId);
+      const allow = new Set(g.allowlist.map((a) => a.toLowerCase()));
+      const mempool = new Mempool({
+        common,
+        nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
+        blockGasLimit: BigInt(g.gasLimit),
+        ...(g.accessPolicy === 'allowlist' ? { isPermitted: (a: Uint8Array) => allow.has(bytesToHex(a)) } : {}),
+      });
+      // Two executors: blocks and calls never share an overlay.
+      const executor = await BlockExecutor.create({ common, committed: state });
+      const calls = await BlockExecutor.create({ common, committed: state });
+      const params = {
+        ledgerId: utf8ToBytes(g.id),
+        chainId,
+        gasLimit: BigInt(g.gasLimit),
+        maxBlockTxs: g.maxBlockTxs,
+        maxBlockBytes: g.maxBlockBytes,
+      };
+      const app = new LedgerApp({ params, state, chain, mempool, executor, validators });
+      const wal = new FileWal(join(dir, 'consensus.wal'));
+      closers.push(() => wal.close());
+      const log = logger.child({ ledger: g.id });
+      const c = genesis.consensus;
+      const engine = await ConsensusEngine.open({
+        ctx: {
+          ledgerId: params.ledgerId,
+          timeouts: {
+            proposeMs: c.proposeMs,
+            proposeDeltaMs: c.proposeDeltaMs,
+            prevoteMs: c.prevoteMs,
+            prevoteDeltaMs: c.prevoteDeltaMs,
+            precommitMs: c.precommitMs,
+            precommitDeltaMs: c.precommitDeltaMs,
+          },
+          valueIdOf: (v) => app.valueIdOf(v),
+          signer,
+        },
+        validators,
+        app,
+        wal,
+        blocks: app,
+        network: p2p.channel(g.id),
+        clock: systemClock,
+        heartbeatMs: c.heartbeatMs,
+        gossipMs: c.gossipMs,
+        onEvent: (e: EngineEvent) => {
+          if (e.type === 'decided') log.debug({ height: e.height, round: e.round }, 'block committed');
+          else if (e.type === 'evidence' || e.type === 'app-error' || e.type === 'invalid-message')
+            log.warn({ event: e.type }, 'consensus event');
+          else if (e.type === 'recovered')
+            log.info({ height: e.height, replayed: e.replayed, tornTail: e.tornTail }, 'consensus recovered');
+        },
+      });
+      // The engine stops before the stores it writes to close (closers run in reverse), and
+      // stops receiving before it stops.
+      closers.push(() => engine.close());
+      closers.push(p2p.channel(g.id).onMessage((peer, bytes) => engine.receive(peer, bytes)));
+      // Transactions travel on their own channel: a client may submit to any node, and the
+      // proposer of the next block must see the transaction. Every admitted node is a direct
+      // peer, so one hop reaches all of them and nothing is relayed.
+      const txChannel = p2p.channel(`${g.id}#tx`);
+      closers.push(
+        txChannel.onMessage((_peer, raw) => {
+          try {
+            mempool.add(raw);
+            engine.notifyWork();
+          } catch {
+            // Already known, or invalid here: the submitting node already answered its client.
+          }
+        }),
+      );
+      const submit = (raw: Uint8Array) => {
+        const d = mempool.add(raw);
+        txChannel.broadcast(raw);
+        engine.notifyWork();
+        return d.hash;
+      };
+      rpcLedgers.set(g.id, createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }));
+      ledgers.push({ id: g.id, chainId: g.chainId, app, engine, state, chain });
+    }
+
+    const rpc: FastifyInstance = createRpcServer({ ledgers: rpcLedgers, logger });
+    if (config.testControls) {
+      // Dev and test networks only: the e2e runner cuts a node off from some peers (a partition
+      // made by the node's own network filter, so no root is needed) and heals it.
+      const all = [...admitted.values()];
+      rpc.post('/test/partition', async (req, reply) => {
+        // The RPC server parses every body itself, into { ok, value } (rpc/server.ts).
+        const body = req.body as { ok?: boolean; value?: unknown } | undefined;
+        const value = body?.ok ? body.value : undefined;
+        const peers = value && typeof value === 'object' ? (value as { peers?: unknown }).peers : undefined;
+        if (!Array.isArray(peers) || !peers.every((x) => typeof x === 'string')) {
+          return reply.code(400).send({ error: 'body must be {"peers": ["0x<ed25519 public key>", ...]}' });
+        }
+        const cut = new Set(peers.map((x) => x.toLowerCase()));
+        await p2p.setAdmitted(all.filter((a) => !cut.has(a.publicKey.toLowerCase())));
+        return { ok: true, cut: [...cut] };
+      });
+      rpc.post('/test/heal', async () => {
+        await p2p.setAdmitted(all);
+        return { ok: true };
+      });
+    }
+    await rpc.listen({ host: config.rpc.host, port: config.rpc.port });
+    // The server closes first, so no request reaches a closed ledger.
+    closers.push(() => rpc.close());
+    const address = rpc.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.rpc.port;
+    const rpcBase = `http://${config.rpc.host}:${port}`;
+    logger.info({ rpc: rpcBase, p2p: p2p.addrs, ledgers: ledgers.map((l) => l.id) }, 'node started');
+    return { name: config.name, rpcBase, rpcUrl: (id) => `${rpcBase}/v1/${id}`, ledgers, p2p, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Creating nodes and networks on disk: `initNode` writes a node's encrypted key and configuration,
+ * `writeGenesis` writes the genesis that lists the validators and ledgers. The CLI's
+ * `polis node init`, `polis network genesis` and `polis dev` are thin wrappers around these.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  bytesToHex,
+  createEd25519Signer,
+  encryptKeystore,
+  generateEd25519Seed,
+  keccak256,
+  privateKeyToAddress,
+  SCRYPT_N_LIGHT,
+  SCRYPT_N_STANDARD,
+  toChecksumAddress,
+  utf8ToBytes,
+} from '@polis/core';
+import { ConfigError, ConfigErrorCode, type Genesis, GenesisSchema, NodeConfigSchema } from './config.js';
+
+/** Files of an initialised node directory. */
+export const NODE_FILES = { key: 'node-key.json', config: 'config.json', identity: 'identity.json', genesis: 'genesis.json' };
+
+/** The public identity of a node, written beside its key so that genesis can be built without the password. */
+export type NodeIdentity = { name: string; publicKey: string; addrs?: string[] };
+
+/** Options of `initNode`. */
+export type InitNodeOptions = {
+  dir: string;
+  name: string;
+  password: string;
+  rpcPort: number;
+  rpcHost?: string;
+  /** The libp2p port; 0 picks a free one at start (then peers cannot dial this node). */
+  p2pPort?: number;
+  /** Dev and test networks: enable the controls the e2e runner uses. */
+  testControls?: boolean;
+  /** Cheap key encryption for throw-away dev networks. */
+  lightKdf?: boolean;
+};
+
+/** Creates a node directory: an Ed25519 key encrypted at rest, its identity and its configuration. */
+export function initNode(options: InitNodeOptions): NodeIdentity {
+  const { dir, name } = options;
+  mkdirSync(dir, { recursive: true });
+  const keyPath = join(dir, NODE_FILES.key);
+  if (existsSync(keyPath)) {
+    throw new ConfigError({ code: ConfigErrorCode.INVALID, path: keyPath, issues: ['exists'] }, `${keyPath} already exists`, {
+      hint: 'Choose an empty directory; polis never overwrites a node key',
+    });
+  }
+  const seed = generateEd25519Seed();
+  const keystore = encryptKeystore(seed, options.password, {
+    keyType: 'ed25519',
+    scryptN: options.lightKdf ? SCRYPT_N_LIGHT : SCRYPT_N_STANDARD,
+  });
+  writeFileSync(keyPath, `${JSON.stringify(keystore, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
+  const host = options.rpcHost ?? '127.0.0.1';
+  const listen = `/ip4/${host}/tcp/${options.p2pPort ?? 0}`;
+  const identity: NodeIdentity = {
+    name,
+    publicKey: bytesToHex(createEd25519Signer(seed).publicKey),
+    addrs: options.p2pPort ? [listen] : [],
+  };
+  writeFileSync(join(dir, NODE_FILES.identity), `${JSON.stringify(identity, null, 2)}\n`);
+  const config = NodeConfigSchema.parse({
+    name,
+    dataDir: 'data',
+    keyFile: NODE_FILES.key,
+    genesisFile: NODE_FILES.genesis,
+    rpc: { host, port: options.rpcPort },
+    p2p: { listen },
+    testControls: options.testControls ?? false,
+  });
+  writeFileSync(join(dir, NODE_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
+  return identity;
+}
+
+/** Reads the identity a node directory holds. */
+export function readIdentity(dir: string): NodeIdentity {
+  const path = join(dir, NODE_FILES.identity);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as NodeIdentity;
+  } catch (cause) {
+    throw new ConfigError({ code: ConfigErrorCode.UNREADABLE, path }, `cannot read ${path}`, {
+      hint: 'Run `polis node init` for that directory first',
+      cause,
+    });
+  }
+}
+
+/** A ledger to put in the genesis. */
+export type GenesisLedger = { id: string; chainId: number; accessPolicy?: 'open' | 'allowlist'; allowlist?: string[] };
+
+/** Builds and validates a genesis where every listed node validates every listed ledger. */
+export function buildGenesis(options: {
+  validators: NodeIdentity[];
+  /** Admitted nodes that validate nothing: they follow the ledgers and serve reads. */
+  observers?: NodeIdentity[];
+  ledgers: GenesisLedger[];
+  genesisTime?: number;
+  consensus?: Partial<Genesis['consensus']>;
+}): Genesis {
+  return GenesisSchema.parse({
+    genesisTime: options.genesisTime ?? Date.now(),
+    nodes: [...options.validators, ...(options.observers ?? [])].map((n) => ({
+      name: n.name,
+      publicKey: n.publicKey,
+      addrs: n.addrs ?? [],
+    })),
+    ledgers: options.ledgers.map((l) => ({
+      id: l.id,
+      chainId: l.chainId,
+      validators: options.validators.map((v) => ({ name: v.name, publicKey: v.publicKey, power: 1 })),
+      accessPolicy: l.accessPolicy ?? 'open',
+      allowlist: l.allowlist ?? [],
+    })),
+    ...(options.consensus ? { consensus: { ...GenesisSchema.shape.consensus.parse(undefined), ...options.consensus } } : {}),
+  });
+}
+
+/** Writes a genesis file. */
+export function writeGenesis(path: string, genesis: Genesis): void {
+  writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`);
+}
+
+/** A deterministic development account: anyone can derive it, so it is for dev networks only. */
+export function devAccount(index: number): { address: string; privateKey: string } {
+  const privateKey = keccak256(utf8ToBytes(`polis dev account ${index}`));
+  return { address: toChecksumAddress(privateKeyToAddress(privateKey)), privateKey: bytesToHex(privateKey) };
+}
