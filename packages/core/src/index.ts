@@ -1,5 +1,5 @@
 /**
- * @polis/core: bytes, hashing, keys and signatures, Merkle trees, the canonical codec and typed
+ * @polis/core: bytes, hashing, keys and signatures, Merkle trees and their proof verifiers, the canonical codec and typed
  * errors. Nothing in this package does I/O: no files, no network, no clock.
  */
 export * from './bytes.js';
@@ -11,3 +11,4 @@ export * from './keyError.js';
 export * from './keystore.js';
 export * from './merkle.js';
 export * from './secp256k1.js';
+export * from './sparseMerkle.js';

@@ -3,7 +3,9 @@
  * produces. Addresses are 20 bytes, slots and hashes 32 bytes, and storage values are canonical
  * unsigned integers (big-endian, no leading zero bytes, the empty array meaning zero).
  */
-import type { Hex } from '@polis/core';
+import type { Hex, PolisAccountProof } from '@polis/core';
+
+export type { PolisAccountProof, PolisStorageProof, ProofVerification, SMTPath } from '@polis/core';
 
 /** The fields of an account that the flat store keeps. Storage lives in its own table. */
 export type AccountState = {
@@ -70,28 +72,5 @@ export type EthAccountProof = {
   storageProof: EthStorageProof[];
 };
 
-/**
- * A path in the binary sparse Merkle tree: the sibling hashes from the root down to where the
- * path ends, and what it ends at: a leaf (the proven key's, or another key's for an absence
- * proof) or nothing (an empty subtree, also an absence proof).
- */
-export type SMTPath = { siblings: Hex[]; leaf: { key: Hex; valueHash: Hex } | null };
-
-/** One storage slot in a `polis_getProof` proof; the path proves it against the state root directly. */
-export type PolisStorageProof = { key: Hex; value: Hex; proof: SMTPath };
-
-/** A `polis_getProof` account proof; see docs/adr/0003-state-commitment.md for the format. */
-export type PolisAccountProof = {
-  address: Hex;
-  balance: Hex;
-  codeHash: Hex;
-  nonce: Hex;
-  accountProof: SMTPath;
-  storageProof: PolisStorageProof[];
-};
-
 /** A proof of an account and some of its storage slots, tagged with the commitment it belongs to. */
 export type StateProof = { kind: 'mpt'; proof: EthAccountProof } | { kind: 'smt'; proof: PolisAccountProof };
-
-/** The outcome of checking a proof: expected failures are values, not exceptions. */
-export type ProofVerification = { valid: true } | { valid: false; reason: string };

@@ -7,6 +7,7 @@ import { bytesToHex, equalsBytes, isPolisError, keccak256, merkleProof } from '@
 import type { BlockExecutor } from '@polis/execution';
 import {
   type Block,
+  type BlockHeader,
   blockHash,
   bloomMayContain,
   type ChainStore,
@@ -70,6 +71,25 @@ function revertError(returnValue: Uint8Array, fallback: string): RpcError {
   const message =
     reason !== undefined ? `execution reverted: ${reason}` : returnValue.length > 0 ? 'execution reverted' : fallback;
   return new RpcError(RpcCode.EXECUTION_REVERTED, message, data(returnValue));
+}
+
+/** A header as JSON: every field the block hash covers, in the order the hash encodes them. */
+function headerJson(header: BlockHeader) {
+  return {
+    ledgerId: data(header.ledgerId),
+    chainId: quantity(header.chainId),
+    height: quantity(header.height),
+    time: quantity(header.time),
+    parentHash: data(header.parentHash),
+    proposer: data(header.proposer),
+    validatorsHash: data(header.validatorsHash),
+    txRoot: data(header.txRoot),
+    receiptsRoot: data(header.receiptsRoot),
+    stateRoot: data(header.stateRoot),
+    logsBloom: data(header.logsBloom),
+    gasUsed: quantity(header.gasUsed),
+    gasLimit: quantity(header.gasLimit),
+  };
 }
 
 /** Builds the `eth_*`, `net_*` and `web3_*` methods of one ledger. */
@@ -469,6 +489,17 @@ export function createEthMethods(ctx: EthContext): RpcMethods {
      * (keccak-256 of the RLP), which the block's commit certificate signs. Null for an unknown
      * or pending transaction.
      */
+    /**
+     * `polis_getHeader(block)`: the header of a block, field by field, with its hash (keccak-256
+     * of the header's RLP, which the commit certificate signs) and the stored commit (the
+     * proposal and the certificate, RLP) so that a client can check the certificate itself.
+     */
+    polis_getHeader: (p) => {
+      const h = heightOf(p[0]);
+      const header = chain.header(h);
+      if (!header) return null;
+      return { ...headerJson(header), hash: data(blockHash(header)), commit: data(chain.commit(h) ?? new Uint8Array(0)) };
+    },
     polis_getReceiptProof: (p) => {
       const txHash = parseData(p[0], 'transactionHash', 32);
       const loc = chain.txLocation(txHash);
@@ -485,21 +516,7 @@ export function createEthMethods(ctx: EthContext): RpcMethods {
         index: quantity(loc.index),
         count: quantity(leaves.length),
         proof: merkleProof(leaves, loc.index).map(data),
-        header: {
-          ledgerId: data(header.ledgerId),
-          chainId: quantity(header.chainId),
-          height: quantity(header.height),
-          time: quantity(header.time),
-          parentHash: data(header.parentHash),
-          proposer: data(header.proposer),
-          validatorsHash: data(header.validatorsHash),
-          txRoot: data(header.txRoot),
-          receiptsRoot: data(header.receiptsRoot),
-          stateRoot: data(header.stateRoot),
-          logsBloom: data(header.logsBloom),
-          gasUsed: quantity(header.gasUsed),
-          gasLimit: quantity(header.gasLimit),
-        },
+        header: headerJson(header),
         headerRlp: data(encodeHeader(header)),
       };
     },
