@@ -81,9 +81,24 @@ describe('sdk', () => {
   });
 
   const lies: Array<[string, (method: string, r: Record<string, unknown>) => void]> = [
-    ['a changed nonce', (m, r) => m === 'polis_getProof' && (r.nonce = '0x5')],
-    ['a changed balance', (m, r) => m === 'polis_getProof' && (r.balance = '0x1')],
-    ['a changed state root in the header', (m, r) => m === 'polis_getHeader' && (r.stateRoot = flip(r.stateRoot))],
+    [
+      'a changed nonce',
+      (m, r) => {
+        if (m === 'polis_getProof') r.nonce = '0x5';
+      },
+    ],
+    [
+      'a changed balance',
+      (m, r) => {
+        if (m === 'polis_getProof') r.balance = '0x1';
+      },
+    ],
+    [
+      'a changed state root in the header',
+      (m, r) => {
+        if (m === 'polis_getHeader') r.stateRoot = flip(r.stateRoot);
+      },
+    ],
     [
       'a changed sibling in the path',
       (m, r) => {
@@ -92,7 +107,12 @@ describe('sdk', () => {
         else if (m === 'polis_getProof') r.codeHash = flip(r.codeHash);
       },
     ],
-    ['another block claimed', (m, r) => m === 'polis_getProof' && (r.blockHash = flip(r.blockHash))],
+    [
+      'another block claimed',
+      (m, r) => {
+        if (m === 'polis_getProof') r.blockHash = flip(r.blockHash);
+      },
+    ],
   ];
 
   it.each(lies)('error: a gateway that lies with %s is caught', async (_name, change) => {
