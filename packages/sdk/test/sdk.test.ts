@@ -128,7 +128,9 @@ describe('sdk', () => {
   });
 
   it('error: a lying receipt proof is caught', async () => {
-    lie = (m, r) => m === 'polis_getReceiptProof' && (r.receipt = flip(r.receipt));
+    lie = (m, r) => {
+      if (m === 'polis_getReceiptProof') r.receipt = flip(r.receipt);
+    };
     try {
       const client = createPolisClient({ url: proxyUrl });
       await expect(client.getProvenReceipt(txHash)).rejects.toSatisfy((err: unknown) =>
