@@ -137,7 +137,7 @@ export function createRpcServer(options: RpcServerOptions): FastifyInstance {
         .send(errorResponse(null, RpcCode.RESOURCE_NOT_FOUND, `this node serves no ledger "${req.params.ledger}"`));
     }
     const body = req.body as { ok: boolean; value?: unknown } | undefined;
-    if (!body || !body.ok) return errorResponse(null, RpcCode.PARSE_ERROR, 'parse error: the request body is not valid JSON');
+    if (!body?.ok) return errorResponse(null, RpcCode.PARSE_ERROR, 'parse error: the request body is not valid JSON');
     const payload = body.value;
     if (Array.isArray(payload)) {
       if (payload.length === 0) return errorResponse(null, RpcCode.INVALID_REQUEST, 'invalid request: empty batch');
