@@ -35,7 +35,7 @@ export class ManualClock implements Clock {
 
 /** A WAL whose unsynced tail is lost on `crash()`. */
 export class MemoryWal implements WalStorage {
-  durable = new Uint8Array(0);
+  durable: Uint8Array = new Uint8Array(0);
   pending: Uint8Array[] = [];
   syncs = 0;
   append(bytes: Uint8Array): void {

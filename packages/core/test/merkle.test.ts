@@ -25,7 +25,8 @@ describe('merkle', () => {
         if (n > 1) expect(verifyMerkleProof(root, leaf, (i + 1) % n, n, path), `n=${n} i=${i} wrong index`).toBe(false);
         if (path.length > 0) {
           const tampered = path.map((p) => p.slice());
-          (tampered[0] as Uint8Array)[0] ^= 1;
+          const first = tampered[0] as Uint8Array;
+          first[0] = (first[0] as number) ^ 1;
           expect(verifyMerkleProof(root, leaf, i, n, tampered), `n=${n} i=${i} tampered`).toBe(false);
         }
       }
