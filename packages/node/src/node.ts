@@ -30,6 +30,10 @@ import { createEthMethods } from './rpc/eth.js';
 import { createRpcServer, type RpcMethods } from './rpc/server.js';
 import { FileWal } from './walFile.js';
 
+/** How often pending transactions are sent to the peers again, and how many at a time. */
+const TX_RESEND_INTERVAL_MS = 3_000;
+const TX_RESEND_MAX = 256;
+
 /** The version `web3_clientVersion` reports. */
 export const NODE_VERSION = 'polis/0.1.0';
 
@@ -255,6 +259,17 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         engine.notifyWork();
         return d.hash;
       };
+      // A transaction is sent to the peers once, when it arrives; one that a peer missed (it was
+      // down, partitioned or paused) would wait until this node proposes. So the transactions
+      // that could go in the next block are sent again now and then, a bounded number at a time;
+      // peers that have them answer nothing (already known).
+      const resend = setInterval(() => {
+        for (const tx of mempool.select({ maxTxs: TX_RESEND_MAX, maxBytes: 4 * 1024 * 1024, maxGas: params.gasLimit * 4n })) {
+          txChannel.broadcast(tx.raw);
+        }
+      }, TX_RESEND_INTERVAL_MS);
+      resend.unref();
+      closers.push(() => clearInterval(resend));
       rpcLedgers.set(g.id, createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }));
       ledgers.push({ id: g.id, chainId: g.chainId, app, engine, state, chain });
     }
