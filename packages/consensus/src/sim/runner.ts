@@ -84,7 +84,7 @@ export type SimOptions = {
   heights?: number;
   /** Heights every honest node must commit after the final heal (default 3). */
   livenessHeights?: number;
-  /** Length of the fault phase in virtual ms (default drawn from the seed, 1.5 s to 4 s). */
+  /** Length of the fault phase in virtual ms (default drawn from the seed, 2 s to 12 s). */
   faultPhaseMs?: number;
   /** The WAN model: validators drawn from 100 city nodes in six regions; faults are off except delay. */
   wan?: boolean;
@@ -105,7 +105,7 @@ export type SimOptions = {
   jitterMeanMs?: number;
   /** Mean virtual ms between partition episodes when `partition` is on (default 700). */
   partitionMeanGapMs?: number;
-  /** The message drop rate when `drop` is on (default drawn from the seed, 1% to 15%). */
+  /** The message drop rate when `drop` is on (default drawn from the seed: 1% up to 5%, 15% or 30%). */
   dropRate?: number;
   /** The validator indices that are Byzantine (default: drawn from the seed). */
   byzantineNodes?: readonly number[];
@@ -211,6 +211,23 @@ export function replayCommand(o: SimOptions): string {
     if (r.behaviours.join(',') !== DEFAULT_BEHAVIOURS.join(',')) parts.push(`--behaviours ${r.behaviours.join(',')}`);
   }
   parts.push(`--heights ${r.heights}`);
+  // Test-only knobs have no CLI flag; say so rather than print a command that replays something else.
+  const extra = (
+    [
+      'timeouts',
+      'gossipMs',
+      'heartbeatMs',
+      'jitterMeanMs',
+      'dropRate',
+      'partitionMeanGapMs',
+      'collude',
+      'byzantineNodes',
+      'faultPhaseMs',
+      'livenessHeights',
+      'interceptSend',
+    ] as const
+  ).filter((k) => o[k] !== undefined);
+  if (extra.length > 0) parts.push(`(plus runSimulation options ${extra.join(', ')})`);
   return parts.join(' ');
 }
 
