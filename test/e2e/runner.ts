@@ -24,10 +24,10 @@
  * out the manifest (a node does not start, a perturbation does not apply).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGenesis, devAccount, type Genesis, initNode, NODE_FILES, writeGenesis } from '@polis/node';
+import { seededRandom } from '@polis/core';
+import { buildGenesis, devAccount, freePorts, type Genesis, initNode, NODE_FILES, writeGenesis } from '@polis/node';
 import { compileTestToken } from '../../packages/node/test/fixtures/compile.js';
 import { checkBalances, checkBlocks, checkProgress, checkReceipts } from './checks.js';
 import { Erc20Load, LOAD_DEFAULTS, type LoadOptions, type LoadStats } from './load.js';
@@ -147,36 +147,6 @@ const WAIT_TIMEOUT_MS = 30_000;
 const PROGRESS_BLOCKS = 2;
 /** ... within this long. */
 const PROGRESS_TIMEOUT_MS = 10_000;
-
-/** Ports that were free a moment ago (the kernel picked them; a race with another process is possible but rare). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Server>((done, fail) => {
-          const server = createServer();
-          server.once('error', fail);
-          server.listen(0, '127.0.0.1', () => done(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
-
-/** A small seeded PRNG (mulberry32): the load's choices replay from the reported seed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Rejects manifests the runner cannot carry out, before any process starts. */
 export function validateManifest(m: Manifest): void {

@@ -10,5 +10,6 @@ export * from './hash.js';
 export * from './keyError.js';
 export * from './keystore.js';
 export * from './merkle.js';
+export * from './random.js';
 export * from './secp256k1.js';
 export * from './sparseMerkle.js';

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Common, Hardfork, Mainnet } from '@ethereumjs/common';
 import { createEVM } from '@ethereumjs/evm';
 import { Account, Address } from '@ethereumjs/util';
-import { bigIntToBytes, bytesToHex, concatBytes, keccak256, rlpEncode } from '@polis/core';
+import { bigIntToBytes, bytesToHex, concatBytes, keccak256, rlpEncode, seededRandom } from '@polis/core';
 import { JournaledStateManager } from '@polis/execution';
 import {
   type CommitmentKind,
@@ -93,18 +93,6 @@ function parseArgs(argv: string[]): { params: Params; only?: CommitmentKind; kin
   return only === undefined ? { params, kinds } : { params, only, kinds };
 }
 
-/** mulberry32: seeded, so every commitment sees the same transfers. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function addresses(next: () => number, n: number): Address[] {
   return Array.from({ length: n }, () => new Address(Uint8Array.from({ length: 20 }, () => Math.floor(next() * 256))));
 }
@@ -138,7 +126,7 @@ async function run(kind: CommitmentKind, params: Params): Promise<RunResult> {
     const store = await openStateStore({ db, commitment: kind });
     const state = new JournaledStateManager({ state: store });
     const evm = await createEVM({ common: new Common({ chain: Mainnet, hardfork: Hardfork.Prague }), stateManager: state });
-    const next = rng(params.seed);
+    const next = seededRandom(params.seed);
     const deployer = new Address(new Uint8Array(20).fill(0xd0));
     const senders = addresses(next, params.senders);
     const holders = addresses(next, params.holders);
@@ -246,7 +234,7 @@ async function run(kind: CommitmentKind, params: Params): Promise<RunResult> {
     };
     if (kind !== 'none') {
       // Proofs of random senders' accounts and of random recipients' token balances.
-      const pick = rng(params.seed + 1);
+      const pick = seededRandom(params.seed + 1);
       const accountProofs: StateProof[] = [];
       const storageProofs: StateProof[] = [];
       for (let i = 0; i < params.proofs; i++) {

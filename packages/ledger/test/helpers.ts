@@ -2,25 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bigIntToBytes, keccak256 } from '@polis/core';
+import { bigIntToBytes, keccak256, seededRandom } from '@polis/core';
 import { type AccountWrite, type CodeWrite, KECCAK256_NULL, type StorageWrite } from '../src/index.js';
 
 /** A temporary directory and a function that removes it. */
 export function tempDir(): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), 'polis-ledger-'));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `n` bytes from `next`. */
@@ -63,3 +51,6 @@ export function shuffled<T>(items: T[], next: () => number): T[] {
   }
   return out;
 }
+
+/** A seeded PRNG, so that a failing case replays from its seed. */
+export const rng = seededRandom;

@@ -4,6 +4,7 @@
  * `polis node init`, `polis network genesis` and `polis dev` are thin wrappers around these.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import {
   bytesToHex,
@@ -129,4 +130,22 @@ export function writeGenesis(path: string, genesis: Genesis): void {
 export function devAccount(index: number): { address: string; privateKey: string } {
   const privateKey = keccak256(utf8ToBytes(`polis dev account ${index}`));
   return { address: toChecksumAddress(privateKeyToAddress(privateKey)), privateKey: bytesToHex(privateKey) };
+}
+
+/** Ports that were free a moment ago (the kernel picks them; a race with another process is possible but rare). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((done, fail) => {
+          const server = createServer();
+          server.once('error', fail);
+          server.listen(0, '127.0.0.1', () => done(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
 }

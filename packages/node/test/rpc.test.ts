@@ -1,3 +1,4 @@
+import { seededRandom } from '@polis/core';
 /**
  * JSON-RPC hygiene over real HTTP (fetch): malformed JSON, wrong parameter types, unknown
  * methods, rejected transactions, batches, notifications and oversized bodies each get their
@@ -312,18 +313,6 @@ describe('JSON-RPC: batches, notifications and limits', () => {
   });
 });
 
-/** mulberry32: a small, fast, seeded PRNG (so a fuzz failure replays exactly). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const METHODS = [
   'web3_clientVersion',
   'web3_sha3',
@@ -453,7 +442,7 @@ function malformed(res: unknown): string | undefined {
 describe('JSON-RPC: fuzz', () => {
   it('behavior: 2,000+ random and malformed requests each get a well-formed answer, and the server stays up', async () => {
     const seed = Number(process.env.POLIS_FUZZ_SEED ?? 0x5eed2026);
-    const { body } = generator(prng(seed));
+    const { body } = generator(seededRandom(seed));
     const requests = 2_400;
     const failures: string[] = [];
     let errors = 0;

@@ -10,11 +10,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildGenesis, devAccount, initNode, NODE_FILES, readIdentity, writeGenesis } from '@polis/node';
+import { buildGenesis, devAccount, freePorts, initNode, NODE_FILES, readIdentity, writeGenesis } from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
 import { parsePort } from './node.js';
@@ -43,24 +42,6 @@ const DEV_TIMEOUTS = {
   precommitDeltaMs: 250,
   gossipMs: 250,
 };
-
-/** Ports that were free a moment ago (the kernel picks them; a race with another process is possible but rare). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Server>((done, fail) => {
-          const server = createServer();
-          server.once('error', fail);
-          server.listen(0, '127.0.0.1', () => done(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
 
 type Ready = {
   ready: true;
