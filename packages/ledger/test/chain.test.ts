@@ -99,6 +99,17 @@ describe('mempool', () => {
     nonces.clear();
   });
 
+  it('error: a value the sender cannot pay is refused on entry, when balances are known', async () => {
+    const p = new Mempool({ common, nonceOf: () => 0n, balanceOf: () => 5n, blockGasLimit: 30_000_000n });
+    const pays = await sign(alice, { type: 2, value: 5n, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n });
+    expect(p.add(pays).nonce).toBe(0n);
+    const overspends = await sign(bob, { type: 2, value: 6n, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n });
+    expect(() => p.add(overspends)).toThrow(
+      /insufficient funds for transfer: the account holds 5 wei and the transaction needs 6/,
+    );
+    expect(p.size).toBe(1);
+  });
+
   it('behavior: prune drops what the state has passed', async () => {
     const p = pool();
     for (const n of [0, 1, 2]) p.add(await tx(bob, n));

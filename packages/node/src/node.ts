@@ -187,6 +187,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       const mempool = new Mempool({
         common,
         nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
+        balanceOf: (a) => state.getAccount(a)?.balance ?? 0n,
         blockGasLimit: BigInt(g.gasLimit),
         ...(g.accessPolicy === 'allowlist' ? { isPermitted: (a: Uint8Array) => allow.has(bytesToHex(a)) } : {}),
       });

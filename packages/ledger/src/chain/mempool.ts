@@ -16,6 +16,12 @@ export type MempoolOptions = {
   common: Common;
   /** The committed nonce of an address (its next nonce in the state). */
   nonceOf: (address: Uint8Array) => bigint;
+  /**
+   * The committed balance of an address. When given, a transaction whose up-front cost (its value,
+   * since fees are zero) exceeds it is refused on entry, instead of being dropped later by the
+   * block builder while its sender waits for a receipt that never comes.
+   */
+  balanceOf?: (address: Uint8Array) => bigint;
   /** Whether `sender` may transact on this ledger (the app's access policy). */
   isPermitted?: (sender: Uint8Array) => boolean;
   blockGasLimit: bigint;
@@ -33,7 +39,7 @@ type SenderQueue = { address: Uint8Array; byNonce: Map<bigint, DecodedTx> };
 
 /** Pending transactions of one ledger. */
 export class Mempool {
-  readonly #opts: Required<Omit<MempoolOptions, 'isPermitted'>> & Pick<MempoolOptions, 'isPermitted'>;
+  readonly #opts: Required<Omit<MempoolOptions, 'isPermitted' | 'balanceOf'>> & Pick<MempoolOptions, 'isPermitted' | 'balanceOf'>;
   readonly #byHash = new Map<string, DecodedTx>();
   readonly #bySender = new Map<string, SenderQueue>();
   #bytes = 0;
@@ -93,6 +99,17 @@ export class Mempool {
           : `exceeds block gas limit: the gas limit ${decoded.gasLimit} is above the block gas limit ${o.blockGasLimit}`,
         { hint: 'Set the gas limit from eth_estimateGas' },
       );
+    }
+    if (o.balanceOf) {
+      const balance = o.balanceOf(decoded.sender);
+      const cost = decoded.tx.getUpfrontCost();
+      if (cost > balance) {
+        throw new TxError(
+          { code: TxErrorCode.INSUFFICIENT_FUNDS, balance, cost },
+          `insufficient funds for transfer: the account holds ${balance} wei and the transaction needs ${cost}`,
+          { hint: 'Send a value the account holds; fees on Polis are zero, so a zero-value call needs no balance' },
+        );
+      }
     }
     const next = o.nonceOf(decoded.sender);
     if (decoded.nonce < next) {

@@ -31,6 +31,8 @@ export enum TxErrorCode {
   MEMPOOL_FULL = 'TX_ERROR_MEMPOOL_FULL',
   /** The nonce is too far ahead of the sender's next nonce. */
   NONCE_TOO_HIGH = 'TX_ERROR_NONCE_TOO_HIGH',
+  /** The sender's committed balance does not cover the value (fees are zero, so only value counts). */
+  INSUFFICIENT_FUNDS = 'TX_ERROR_INSUFFICIENT_FUNDS',
 }
 
 /** The payload of a `TxError`. */
@@ -41,6 +43,7 @@ export type TxErrorType =
   | { code: TxErrorCode.INVALID_CHAIN_ID; expected: bigint; got: bigint | null }
   | { code: TxErrorCode.NONCE_TOO_LOW; next: bigint; got: bigint }
   | { code: TxErrorCode.NONCE_TOO_HIGH; next: bigint; got: bigint; maxAhead: number }
+  | { code: TxErrorCode.INSUFFICIENT_FUNDS; balance: bigint; cost: bigint }
   | { code: TxErrorCode.GAS_LIMIT; gasLimit: bigint; min: bigint; max: bigint }
   | { code: TxErrorCode.NOT_PERMITTED; sender: string }
   | { code: TxErrorCode.ALREADY_KNOWN; hash: string }
