@@ -91,6 +91,45 @@ export const GenesisSchema = z.object({
     }),
 });
 
+/** The gateway: API access, limits on requests, TLS, webhooks and custodial keys. */
+export const GatewayConfigSchema = z.object({
+  /**
+   * Plans, app plans and API-key hashes (gateway/access.ts). It stands in for the system ledger's
+   * registries until that lands; every node of a network reads the same records.
+   */
+  accessFile: z.string().min(1).default('access.json'),
+  /** How often the access file is checked for changes: revocations take effect within this. */
+  reloadMs: z.number().int().min(50).max(60_000).default(1_000),
+  /** TLS certificate and key (PEM files). Without them the gateway speaks plain HTTP. */
+  tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** Serve HTTP/2 (with HTTP/1.1 for clients that need it, and for WebSocket). Needs `tls`. */
+  http2: z.boolean().default(false),
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(5 * 1024 * 1024),
+  /** Nesting of arrays and objects a request body may have. */
+  jsonDepthMax: z.number().int().min(4).max(1000).default(64),
+  batchMax: z.number().int().min(1).max(10_000).default(1_000),
+  /** Time any one call into a ledger may take before the caller gets an error. */
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Key trust mode: the file holding the 32-byte master key (hex) that encrypts custodial keys. */
+  masterKeyFile: z.string().min(1).optional(),
+  webhooks: z
+    .object({
+      /** The first retry waits this long; each next one twice as long. */
+      retryBaseMs: z.number().int().min(10).max(3_600_000).default(1_000),
+      retryMaxMs: z.number().int().min(10).max(86_400_000).default(3_600_000),
+      /** Tries before a delivery is given up (kept as failed). */
+      maxAttempts: z.number().int().min(5).max(100).default(10),
+      /** Time a receiver has to answer. */
+      timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    })
+    .default({ retryBaseMs: 1_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 10_000 }),
+});
+
 /** A node's own configuration. Relative paths are relative to the config file. */
 export const NodeConfigSchema = z.object({
   name: z.string().min(1),
@@ -106,12 +145,14 @@ export const NodeConfigSchema = z.object({
   testControls: z.boolean().default(false),
   // ADR 0003: the sparse Merkle tree, measured about twice as fast as the MPT under ERC-20 load.
   commitment: z.enum(['mpt', 'smt']).default('smt'),
+  gateway: GatewayConfigSchema.default(GatewayConfigSchema.parse({})),
 });
 
 export type Genesis = z.infer<typeof GenesisSchema>;
 export type LedgerGenesis = z.infer<typeof LedgerGenesisSchema>;
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 export type GenesisNode = z.infer<typeof GenesisNodeSchema>;
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 
 /** Reads and validates a JSON file against `schema`. */
 export function readJsonFile<T>(path: string, schema: z.ZodType<T>, what: string): T {

@@ -1,10 +1,11 @@
 /** @polis/node: a city node. `startNode` is its composition root. */
 export * from './commit.js';
 export * from './config.js';
+export * from './gateway/access.js';
+export * from './gateway/jsonrpc.js';
 export * from './ledgerApp.js';
 export * from './node.js';
 export * from './rpc/errors.js';
 export * from './rpc/eth.js';
-export * from './rpc/server.js';
 export * from './setup.js';
 export * from './walFile.js';

@@ -14,6 +14,7 @@ import {
   ChainStore,
   createLedgerCommon,
   createStateWriteSet,
+  decodeTx,
   Mempool,
   openLedgerDatabase,
   openStateStore,
@@ -21,13 +22,14 @@ import {
   type StateStore,
   txRoot,
 } from '@polis/ledger';
-import type { FastifyInstance } from 'fastify';
 import { destination, type Logger, pino } from 'pino';
 import { ConfigError, ConfigErrorCode, GenesisSchema, type LedgerGenesis, NodeConfigSchema, readJsonFile } from './config.js';
+import type { GatewayLedger } from './gateway/context.js';
+import { LedgerFeed } from './gateway/feed.js';
+import { createGateway, type Gateway } from './gateway/gateway.js';
 import { LedgerApp } from './ledgerApp.js';
 import { type AdmittedPeer, P2PHost } from './p2p/index.js';
 import { createEthMethods } from './rpc/eth.js';
-import { createRpcServer, type RpcMethods } from './rpc/server.js';
 import { FileWal } from './walFile.js';
 
 /** How often pending transactions are sent to the peers again, and how many at a time. */
@@ -43,6 +45,10 @@ export type StartNodeOptions = {
   /** Opens the node's key file. */
   password: string;
   logger?: Logger;
+  /** Overrides the configuration's gateway TLS files (absolute paths). */
+  tls?: { cert: string; key: string };
+  /** Overrides the configuration's gateway HTTP/2 switch. */
+  http2?: boolean;
 };
 
 /** A hosted ledger, as the node exposes it to its owner (tests, the dev command). */
@@ -58,11 +64,12 @@ export type HostedLedger = {
 /** A running node. */
 export type RunningNode = {
   name: string;
-  /** The base URL of the JSON-RPC server, e.g. http://127.0.0.1:8545. */
+  /** The base URL of the gateway, e.g. http://127.0.0.1:8545. */
   rpcBase: string;
-  /** The JSON-RPC endpoint of a ledger. */
-  rpcUrl(ledgerId: string): string;
+  /** The JSON-RPC endpoint of a ledger for an API key: `<rpcBase>/v1/<ledgerId>/<apiKey>`. */
+  rpcUrl(ledgerId: string, apiKey: string): string;
   ledgers: HostedLedger[];
+  gateway: Gateway;
   p2p: P2PHost;
   close(): Promise<void>;
 };
@@ -170,7 +177,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     closers.push(() => p2p.close());
 
     const ledgers: HostedLedger[] = [];
-    const rpcLedgers = new Map<string, RpcMethods>();
+    const gatewayLedgers = new Map<string, GatewayLedger>();
     for (const g of genesis.ledgers) {
       const dir = join(dataDir, 'ledgers', g.id);
       mkdirSync(dir, { recursive: true });
@@ -205,6 +212,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       const wal = new FileWal(join(dir, 'consensus.wal'));
       closers.push(() => wal.close());
       const log = logger.child({ ledger: g.id });
+      const feed = new LedgerFeed((err) => log.error({ err }, 'a subscriber failed and was removed'));
+      closers.push(
+        app.onBlock((block, receipts) =>
+          feed.emitBlock({ height: block.header.height, block, receipts, txHashes: receipts.map((r) => r.txHash) }),
+        ),
+      );
       const c = genesis.consensus;
       const engine = await ConsensusEngine.open({
         ctx: {
@@ -247,8 +260,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       closers.push(
         txChannel.onMessage((_peer, raw) => {
           try {
-            mempool.add(raw);
+            const d = mempool.add(raw);
             engine.notifyWork();
+            feed.emitPending(d.hash);
           } catch {
             // Already known, or invalid here: the submitting node already answered its client.
           }
@@ -258,6 +272,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const d = mempool.add(raw);
         txChannel.broadcast(raw);
         engine.notifyWork();
+        feed.emitPending(d.hash);
         return d.hash;
       };
       // A transaction is sent to the peers once, when it arrives; one that a peer missed (it was
@@ -271,17 +286,43 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       }, TX_RESEND_INTERVAL_MS);
       resend.unref();
       closers.push(() => clearInterval(resend));
-      rpcLedgers.set(g.id, createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }));
+      gatewayLedgers.set(g.id, {
+        id: g.id,
+        chainId: g.chainId,
+        params,
+        methods: createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }),
+        feed,
+        chain,
+        state,
+        mempool,
+        calls,
+        decode: (raw) => decodeTx(raw, common),
+        submit,
+      });
       ledgers.push({ id: g.id, chainId: g.chainId, app, engine, state, chain });
     }
 
-    const rpc: FastifyInstance = createRpcServer({ ledgers: rpcLedgers, logger });
+    const gateway = await createGateway({
+      ledgers: gatewayLedgers,
+      config: {
+        ...config.gateway,
+        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.http2 !== undefined ? { http2: options.http2 } : {}),
+      },
+      configDir,
+      dataDir,
+      logger,
+      version: NODE_VERSION,
+    });
+    // The gateway closes first, so no request reaches a closed ledger.
+    closers.push(() => gateway.close());
+    const rpc = gateway.app;
     if (config.testControls) {
       // Dev and test networks only: the e2e runner cuts a node off from some peers (a partition
       // made by the node's own network filter, so no root is needed) and heals it.
       const all = [...admitted.values()];
       rpc.post('/test/partition', async (req, reply) => {
-        // The RPC server parses every body itself, into { ok, value } (rpc/server.ts).
+        // The gateway parses every body itself, into { ok, value } (gateway/http.ts).
         const body = req.body as { ok?: boolean; value?: unknown } | undefined;
         const value = body?.ok ? body.value : undefined;
         const peers = value && typeof value === 'object' ? (value as { peers?: unknown }).peers : undefined;
@@ -297,14 +338,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         return { ok: true };
       });
     }
-    await rpc.listen({ host: config.rpc.host, port: config.rpc.port });
-    // The server closes first, so no request reaches a closed ledger.
-    closers.push(() => rpc.close());
-    const address = rpc.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.rpc.port;
-    const rpcBase = `http://${config.rpc.host}:${port}`;
+    const rpcBase = await gateway.listen(config.rpc.host, config.rpc.port);
     logger.info({ rpc: rpcBase, p2p: p2p.addrs, ledgers: ledgers.map((l) => l.id) }, 'node started');
-    return { name: config.name, rpcBase, rpcUrl: (id) => `${rpcBase}/v1/${id}`, ledgers, p2p, close };
+    return { name: config.name, rpcBase, rpcUrl: (id, key) => `${rpcBase}/v1/${id}/${key}`, ledgers, gateway, p2p, close };
   } catch (err) {
     await close();
     throw err;

@@ -19,9 +19,16 @@ import {
   utf8ToBytes,
 } from '@polis/core';
 import { ConfigError, ConfigErrorCode, type Genesis, GenesisSchema, NodeConfigSchema } from './config.js';
+import { AccessFileSchema, createApiKey, readAccessFile, type Scope, writeAccessFile } from './gateway/access.js';
 
 /** Files of an initialised node directory. */
-export const NODE_FILES = { key: 'node-key.json', config: 'config.json', identity: 'identity.json', genesis: 'genesis.json' };
+export const NODE_FILES = {
+  key: 'node-key.json',
+  config: 'config.json',
+  identity: 'identity.json',
+  genesis: 'genesis.json',
+  access: 'access.json',
+};
 
 /** The public identity of a node, written beside its key so that genesis can be built without the password. */
 export type NodeIdentity = { name: string; publicKey: string; addrs?: string[] };
@@ -39,6 +46,11 @@ export type InitNodeOptions = {
   testControls?: boolean;
   /** Cheap key encryption for throw-away dev networks. */
   lightKdf?: boolean;
+  /**
+   * The access file (plans and API keys) the node's gateway reads; nodes of one network share it.
+   * Default: `access.json` in the node directory, created empty (no key is valid until one is added).
+   */
+  accessFile?: string;
 };
 
 /** Creates a node directory: an Ed25519 key encrypted at rest, its identity and its configuration. */
@@ -73,8 +85,11 @@ export function initNode(options: InitNodeOptions): NodeIdentity {
     rpc: { host, port: options.rpcPort },
     p2p: { listen },
     testControls: options.testControls ?? false,
+    gateway: { accessFile: options.accessFile ?? NODE_FILES.access },
   });
   writeFileSync(join(dir, NODE_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
+  const accessPath = options.accessFile ?? join(dir, NODE_FILES.access);
+  if (!existsSync(accessPath)) writeAccessFile(accessPath, AccessFileSchema.parse({}));
   return identity;
 }
 
@@ -148,4 +163,27 @@ export async function freePorts(n: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   return ports;
+}
+
+/** An app and the key to make for it, for `grantAppKey`. */
+export type AppGrant = { appId: string; plan: string; scopes: Scope[]; label?: string };
+
+/**
+ * Sets an app's plan in an access file and adds a new key for it (creating the file if needed);
+ * returns the key, which exists nowhere else: the file keeps only its salted hash.
+ */
+export function grantAppKey(accessFile: string, grant: AppGrant): string {
+  const file = existsSync(accessFile) ? readAccessFile(accessFile) : AccessFileSchema.parse({});
+  if (!(grant.plan in file.plans)) {
+    throw new ConfigError(
+      { code: ConfigErrorCode.INVALID, path: accessFile, issues: [`plan: ${grant.plan}`] },
+      `there is no plan "${grant.plan}" in ${accessFile}`,
+      { hint: `Use one of: ${Object.keys(file.plans).join(', ')}` },
+    );
+  }
+  const { key, record } = createApiKey({ appId: grant.appId, scopes: grant.scopes, label: grant.label ?? '' });
+  file.apps[grant.appId] = { plan: grant.plan };
+  file.keys.push(record);
+  writeAccessFile(accessFile, file);
+  return key;
 }

@@ -7,7 +7,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { buildGenesis, devAccount, initNode, NODE_FILES, type RunningNode, startNode, writeGenesis } from '../src/index.js';
+import {
+  buildGenesis,
+  devAccount,
+  grantAppKey,
+  initNode,
+  NODE_FILES,
+  type RunningNode,
+  startNode,
+  writeGenesis,
+} from '../src/index.js';
 
 /** The test ledger. */
 export const TEST_APP = { id: 'demo', chainId: 31337 } as const;
@@ -18,12 +27,24 @@ export type DevNodeOptions = {
   heartbeatMs?: number;
   /** The state commitment the node is configured with (the config default when omitted). */
   commitment?: 'mpt' | 'smt';
+  /** Changes to the node's gateway configuration (config.json `gateway`). */
+  gateway?: Record<string, unknown>;
+  /** More ledgers beside the test app. */
+  moreLedgers?: { id: string; chainId: number }[];
+  /** The test app's plan (default `dedicated`, so that limits never slow a test down). */
+  plan?: string;
 };
 
 /** A running test node and its directory. */
 export type DevNode = {
-  /** The JSON-RPC endpoint of the test ledger; it changes on `restart` (port 0). */
+  /** The JSON-RPC endpoint of the test ledger with `apiKey`; it changes on `restart` (port 0). */
   readonly rpcUrl: string;
+  /** The base URL of the gateway. */
+  readonly baseUrl: string;
+  /** An admin key (read, write, usage) of the test app. */
+  readonly apiKey: string;
+  /** The node's access file: add keys with `grantAppKey`, revoke by editing it. */
+  readonly accessFile: string;
   readonly node: RunningNode;
   readonly dir: string;
   readonly chainId: number;
@@ -40,16 +61,30 @@ const PASSWORD = 'polis-test';
 /** Creates a node directory in a temporary directory and starts the node. */
 export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNode> {
   const dir = mkdtempSync(join(tmpdir(), 'polis-node-test-'));
+  let apiKey = '';
   try {
     const identity = initNode({ dir, name: 'node-0', password: PASSWORD, rpcPort: 0, lightKdf: true });
-    if (options.commitment) {
-      const configPath = join(dir, NODE_FILES.config);
-      const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-      writeFileSync(configPath, JSON.stringify({ ...config, commitment: options.commitment }));
-    }
+    const configPath = join(dir, NODE_FILES.config);
+    const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown> & {
+      gateway: Record<string, unknown>;
+    };
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        ...config,
+        ...(options.commitment ? { commitment: options.commitment } : {}),
+        gateway: { ...config.gateway, ...(options.gateway ?? {}) },
+      }),
+    );
+    apiKey = grantAppKey(join(dir, NODE_FILES.access), {
+      appId: TEST_APP.id,
+      plan: options.plan ?? 'dedicated',
+      scopes: ['admin'],
+      label: 'test',
+    });
     const genesis = buildGenesis({
       validators: [identity],
-      ledgers: [TEST_APP],
+      ledgers: [TEST_APP, ...(options.moreLedgers ?? [])],
       consensus: { heartbeatMs: options.heartbeatMs ?? 250 },
     });
     writeGenesis(join(dir, NODE_FILES.genesis), genesis);
@@ -70,8 +105,13 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
   let closed = false;
   return {
     get rpcUrl() {
-      return node.rpcUrl(TEST_APP.id);
+      return node.rpcUrl(TEST_APP.id, apiKey);
     },
+    get baseUrl() {
+      return node.rpcBase;
+    },
+    apiKey,
+    accessFile: join(dir, NODE_FILES.access),
     get node() {
       return node;
     },

@@ -308,7 +308,7 @@ describe('JSON-RPC: batches, notifications and limits', () => {
     expect(ledger.json).toMatchObject({ error: { code: -32001, message: expect.stringMatching(/nope/) } });
     const route = await fetch(`${base}/elsewhere`);
     expect(route.status).toBe(404);
-    expect(await route.json()).toMatchObject({ error: expect.stringMatching(/POST/) });
+    expect(await route.json()).toMatchObject({ error: { code: 'NOT_FOUND', message: expect.stringMatching(/POST/) } });
   });
 });
 

@@ -49,8 +49,23 @@ export function registerNodeCommands(program: Command, print: Print): void {
     .description('start a node; it runs until SIGTERM or Ctrl-C and resumes from its data after a crash')
     .requiredOption('--config <file>', "the node's config.json (written by `polis node init`)")
     .option('--password-file <file>', 'read the key password from this file (default: $POLIS_PASSWORD)')
-    .action(async (opts: { config: string; passwordFile?: string }) => {
-      const running = await startNode({ configPath: resolve(opts.config), password: readPassword(opts.passwordFile) });
+    .option('--tls-cert <file>', "serve the gateway over TLS with this PEM certificate (overrides the config's gateway.tls)")
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--http2', 'serve HTTP/2 as well as HTTP/1.1 (needs TLS)')
+    .action(async (opts: { config: string; passwordFile?: string; tlsCert?: string; tlsKey?: string; http2?: boolean }) => {
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: opts.tlsCert ? '--tls-key' : '--tls-cert', value: '' },
+          '--tls-cert and --tls-key go together',
+          { hint: 'Give both: the certificate and its private key, as PEM files' },
+        );
+      }
+      const running = await startNode({
+        configPath: resolve(opts.config),
+        password: readPassword(opts.passwordFile),
+        ...(opts.tlsCert && opts.tlsKey ? { tls: { cert: resolve(opts.tlsCert), key: resolve(opts.tlsKey) } } : {}),
+        ...(opts.http2 ? { http2: true } : {}),
+      });
       // One machine-readable line on stdout once the node serves requests; logs go to stderr.
       print(
         JSON.stringify({
@@ -58,7 +73,7 @@ export function registerNodeCommands(program: Command, print: Print): void {
           name: running.name,
           pid: process.pid,
           rpcBase: running.rpcBase,
-          ledgers: running.ledgers.map((l) => ({ id: l.id, chainId: l.chainId, rpcUrl: running.rpcUrl(l.id) })),
+          ledgers: running.ledgers.map((l) => ({ id: l.id, chainId: l.chainId, rpcUrl: `${running.rpcBase}/v1/${l.id}` })),
         }),
       );
       await new Promise<void>((done) => {

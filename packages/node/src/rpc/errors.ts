@@ -16,6 +16,10 @@ export const RpcCode = {
   RESOURCE_NOT_FOUND: -32001,
   /** EIP-1474: the request exceeds a limit. */
   LIMIT_EXCEEDED: -32005,
+  /** Polis: no valid API key (HTTP 401): missing, malformed, unknown or revoked. */
+  UNAUTHORIZED: -32040,
+  /** Polis: the key is valid but may not do this (HTTP 403): another app, a scope, an allowlist. */
+  FORBIDDEN: -32043,
   /** Execution reverted (as geth and anvil answer eth_call and eth_estimateGas). */
   EXECUTION_REVERTED: 3,
 } as const;

@@ -20,11 +20,11 @@ import {
   type StateProof,
   type StateStore,
 } from '@polis/ledger';
+import type { RpcMethods } from '../gateway/jsonrpc.js';
 import type { LedgerParams } from '../ledgerApp.js';
 import { invalidParams, RpcCode, RpcError } from './errors.js';
 import { formatBlock, formatLog, formatReceipt, formatTx } from './format.js';
 import { data, parseAddress, parseData, parseQuantity, quantity } from './hex.js';
-import type { RpcMethods } from './server.js';
 
 /** What the methods read and call. */
 export type EthContext = {

@@ -1,0 +1,140 @@
+/**
+ * The gateway: the city node's front door for every app it hosts. `createGateway` builds, in
+ * order, the access records, the limiter and meter, the HTTP server with the JSON-RPC routes, the
+ * WebSocket endpoint, the REST routes and their OpenAPI document, custodial keys and webhooks;
+ * `close` stops them in reverse.
+ */
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config.js';
+import { type AccessSource, FileAccessSource } from './access.js';
+import { createContext, type GatewayContext, type GatewayLedger } from './context.js';
+import { Custody } from './custody.js';
+import { createHttpServer } from './http.js';
+import { RateLimiter } from './limits.js';
+import { Meter, type Usage } from './metering.js';
+import { appRoutes, usageRoute } from './rest/app.js';
+import { chainRoutes } from './rest/chain.js';
+import { type AnyRoute, openApiDocument, registerRoutes } from './rest/route.js';
+import { Webhooks } from './webhooks.js';
+import { registerWebSocket } from './ws.js';
+
+/** Options of `createGateway`. */
+export type GatewayOptions = {
+  ledgers: ReadonlyMap<string, GatewayLedger>;
+  config: GatewayConfig;
+  /** Relative paths in `config` are relative to this. */
+  configDir: string;
+  /** The node's data directory; the gateway keeps its files under `gateway/`. */
+  dataDir: string;
+  logger: Logger;
+  version: string;
+  /** Replaces the access file (tests). */
+  access?: AccessSource;
+};
+
+/** A running gateway. */
+export type Gateway = {
+  app: FastifyInstance;
+  ctx: GatewayContext;
+  meter: Meter;
+  /** Starts listening; returns the base URL. */
+  listen(host: string, port: number): Promise<string>;
+  close(): Promise<void>;
+};
+
+function usageJson(u: Usage) {
+  return { ...u, gasUsed: u.gasUsed.toString() };
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, logger } = options;
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.error({ err }, 'error while closing the gateway');
+      }
+    }
+    closers.length = 0;
+  };
+  try {
+    const access =
+      options.access ??
+      new FileAccessSource(resolve(options.configDir, config.accessFile), config.reloadMs, (err) =>
+        logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'the access file is invalid; keeping the last good one',
+        ),
+      );
+    closers.push(() => access.close());
+    const meter = new Meter();
+    const ctx = createContext({
+      ledgers: options.ledgers,
+      access,
+      limiter: new RateLimiter(),
+      meter,
+      logger: logger.child({ module: 'gateway' }),
+      config,
+      dataDir: join(options.dataDir, 'gateway'),
+    });
+    const app = createHttpServer(ctx, options.configDir);
+    closers.push(() => app.close());
+    // Open sockets are closed before the server, or its close would wait for them.
+    closers.push(await registerWebSocket(app, ctx));
+    const custody = await Custody.open(ctx);
+    closers.push(() => custody.close());
+    const webhooks = await Webhooks.open(ctx);
+    closers.push(() => webhooks.close());
+
+    const since = Date.now();
+    const routes: AnyRoute[] = [
+      ...appRoutes,
+      ...chainRoutes(ctx),
+      ...custody.routes,
+      ...webhooks.routes,
+      usageRoute((appId) => {
+        const keys = [...access.current().keys.values()].filter((k) => k.appId === appId).map((k) => k.id);
+        const u = meter.usage(appId, keys);
+        return {
+          since,
+          total: usageJson(u.app),
+          keys: Object.fromEntries(Object.entries(u.keys).map(([id, v]) => [id, usageJson(v)])),
+        };
+      }),
+    ];
+    registerRoutes(app, ctx, routes);
+    const document = openApiDocument(routes, { version: options.version });
+    app.get('/api/v1/openapi.json', async () => document);
+    app.get('/healthz', async () => ({ ok: true, apps: [...options.ledgers.keys()] }));
+    meter.gauge('polis_ledger_height', 'Height of the latest committed block', ['app'], (g) => {
+      for (const l of options.ledgers.values()) g.set({ app: l.id }, l.chain.head());
+    });
+    meter.gauge('polis_mempool_transactions', 'Transactions waiting in the mempool', ['app'], (g) => {
+      for (const l of options.ledgers.values()) g.set({ app: l.id }, l.mempool.size);
+    });
+    app.get('/metrics', async (_req, reply) => {
+      reply.header('content-type', meter.registry.contentType);
+      return meter.registry.metrics();
+    });
+
+    return {
+      app,
+      ctx,
+      meter,
+      async listen(host, port) {
+        await app.listen({ host, port });
+        const address = app.server.address();
+        const p = typeof address === 'object' && address ? address.port : port;
+        return `${config.tls ? 'https' : 'http'}://${host}:${p}`;
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
