@@ -55,6 +55,8 @@ export type NodeSpec = {
   /** The Ed25519 node key, 0x-hex: what the partition route takes. */
   publicKey: string;
   ledgerId: string;
+  /** The API key the tests use for the ledger. */
+  apiKey: string;
   passwordFile: string;
 };
 
@@ -96,7 +98,7 @@ export class NodeProcess {
   get rpcUrl(): string {
     const url = this.ready?.ledgers.find((l) => l.id === this.spec.ledgerId)?.rpcUrl;
     if (!url) throw new Error(`${this.spec.name} was never started, so it has no RPC URL`);
-    return url;
+    return `${url}/${this.spec.apiKey}`;
   }
 
   /** The base of the node's HTTP server, where the test routes are. */

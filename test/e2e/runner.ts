@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '@polis/core';
-import { buildGenesis, devAccount, freePorts, type Genesis, initNode, NODE_FILES, writeGenesis } from '@polis/node';
+import { buildGenesis, devAccount, freePorts, type Genesis, grantAppKey, initNode, NODE_FILES, writeGenesis } from '@polis/node';
 import { compileTestToken } from '../../packages/node/test/fixtures/compile.js';
 import { checkBalances, checkBlocks, checkProgress, checkReceipts } from './checks.js';
 import { Erc20Load, LOAD_DEFAULTS, type LoadOptions, type LoadStats } from './load.js';
@@ -236,6 +236,9 @@ export class Testnet {
       writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
       // Fixed ports: peers dial the p2p port from the genesis, and clients keep their RPC URL across restarts.
       const ports = await freePorts(2 * total);
+      // One access file for the whole network, with one key for the load and the checks.
+      const accessFile = join(dir, NODE_FILES.access);
+      const apiKey = grantAppKey(accessFile, { appId: LEDGER.id, plan: 'dedicated', scopes: ['admin'], label: 'e2e' });
       const identities = Array.from({ length: total }, (_, i) =>
         initNode({
           dir: join(dir, `node-${i}`),
@@ -245,6 +248,7 @@ export class Testnet {
           p2pPort: ports[total + i] as number,
           lightKdf: true,
           testControls: true,
+          accessFile,
         }),
       );
       const genesis = buildGenesis({
@@ -262,6 +266,7 @@ export class Testnet {
           dir: join(dir, `node-${i}`),
           publicKey: identity.publicKey,
           ledgerId: LEDGER.id,
+          apiKey,
           passwordFile,
         });
       });

@@ -1,5 +1,6 @@
 /** Builds the `polis` command tree. */
 import { Command } from 'commander';
+import { registerAppCommands } from './commands/app.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerNetworkCommands } from './commands/network.js';
@@ -24,6 +25,7 @@ export function createProgram(io: ProgramIO): Command {
   registerKeyCommands(program, io.out);
   registerNodeCommands(program, io.out);
   registerNetworkCommands(program, io.out);
+  registerAppCommands(program, io.out);
   registerSimCommand(program, io);
   return program;
 }

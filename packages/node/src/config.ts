@@ -52,6 +52,12 @@ export const LedgerGenesisSchema = z.object({
   /** `open`: any account may transact; `allowlist`: only the listed ones. */
   accessPolicy: z.enum(['open', 'allowlist']).default('open'),
   allowlist: z.array(hex(20)).default([]),
+  /** Balances at genesis (wei, as a decimal string). Fees are zero, so only value transfers need them. */
+  alloc: z
+    .array(
+      z.object({ address: hex(20), balance: z.string().regex(/^[0-9]{1,78}$/, { message: 'must be a decimal number of wei' }) }),
+    )
+    .default([]),
 });
 
 /** A node admitted to the network: its key and where to reach it. Validators and observers alike. */

@@ -15,6 +15,7 @@ import {
   createLedgerCommon,
   createStateWriteSet,
   decodeTx,
+  KECCAK256_NULL,
   Mempool,
   openLedgerDatabase,
   openStateStore,
@@ -94,7 +95,12 @@ async function ensureGenesis(
   validators: ValidatorSet,
 ): Promise<void> {
   if (state.head !== undefined) return;
-  const writes = createStateWriteSet({});
+  const writes = createStateWriteSet({
+    accounts: g.alloc.map((a) => ({
+      address: hexToBytes(a.address),
+      account: { nonce: 0n, balance: BigInt(a.balance), codeHash: KECCAK256_NULL },
+    })),
+  });
   const baseRoot = state.stateRoot;
   const staged = await state.commitment.stage(baseRoot, writes, state);
   const block = {

@@ -107,7 +107,22 @@ export function readIdentity(dir: string): NodeIdentity {
 }
 
 /** A ledger to put in the genesis. */
-export type GenesisLedger = { id: string; chainId: number; accessPolicy?: 'open' | 'allowlist'; allowlist?: string[] };
+export type GenesisLedger = {
+  id: string;
+  chainId: number;
+  accessPolicy?: 'open' | 'allowlist';
+  allowlist?: string[];
+  /** Genesis balances in wei. */
+  alloc?: { address: string; balance: bigint }[];
+};
+
+/** What each development account holds at genesis: one million ether, as anvil and Hardhat give theirs. */
+export const DEV_ACCOUNT_BALANCE = 10n ** 24n;
+
+/** The genesis balances of the development accounts 0..n-1. */
+export function devAlloc(n = 10): { address: string; balance: bigint }[] {
+  return Array.from({ length: n }, (_, i) => ({ address: devAccount(i).address, balance: DEV_ACCOUNT_BALANCE }));
+}
 
 /** Builds and validates a genesis where every listed node validates every listed ledger. */
 export function buildGenesis(options: {
@@ -131,6 +146,7 @@ export function buildGenesis(options: {
       validators: options.validators.map((v) => ({ name: v.name, publicKey: v.publicKey, power: 1 })),
       accessPolicy: l.accessPolicy ?? 'open',
       allowlist: l.allowlist ?? [],
+      alloc: (l.alloc ?? []).map((a) => ({ address: a.address, balance: a.balance.toString() })),
     })),
     ...(options.consensus ? { consensus: { ...GenesisSchema.shape.consensus.parse(undefined), ...options.consensus } } : {}),
   });

@@ -6,10 +6,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import {
   buildGenesis,
   devAccount,
+  devAlloc,
   grantAppKey,
   initNode,
   NODE_FILES,
@@ -33,6 +34,8 @@ export type DevNodeOptions = {
   moreLedgers?: { id: string; chainId: number }[];
   /** The test app's plan (default `dedicated`, so that limits never slow a test down). */
   plan?: string;
+  /** The node's logger (default: silent unless POLIS_TEST_LOG is set). */
+  logger?: Logger;
 };
 
 /** A running test node and its directory. */
@@ -48,7 +51,7 @@ export type DevNode = {
   readonly node: RunningNode;
   readonly dir: string;
   readonly chainId: number;
-  /** The deterministic dev accounts 0..9. */
+  /** The deterministic dev accounts 0..9, each holding DEV_ACCOUNT_BALANCE at genesis. */
   readonly accounts: { address: `0x${string}`; privateKey: `0x${string}` }[];
   /** Closes the node and starts it again on the same directory. */
   restart(): Promise<void>;
@@ -84,7 +87,7 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
     });
     const genesis = buildGenesis({
       validators: [identity],
-      ledgers: [TEST_APP, ...(options.moreLedgers ?? [])],
+      ledgers: [TEST_APP, ...(options.moreLedgers ?? [])].map((l) => ({ ...l, alloc: devAlloc() })),
       consensus: { heartbeatMs: options.heartbeatMs ?? 250 },
     });
     writeGenesis(join(dir, NODE_FILES.genesis), genesis);
@@ -93,7 +96,7 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
     throw err;
   }
   // Logs stay quiet unless asked for: POLIS_TEST_LOG=debug npx vitest run packages/node
-  const logger = pino({ level: process.env.POLIS_TEST_LOG ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.POLIS_TEST_LOG ?? 'silent' });
   const start = () => startNode({ configPath: join(dir, NODE_FILES.config), password: PASSWORD, logger });
   let node: RunningNode;
   try {

@@ -13,7 +13,17 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildGenesis, devAccount, freePorts, initNode, NODE_FILES, readIdentity, writeGenesis } from '@polis/node';
+import {
+  buildGenesis,
+  devAccount,
+  devAlloc,
+  freePorts,
+  grantAppKey,
+  initNode,
+  NODE_FILES,
+  readIdentity,
+  writeGenesis,
+} from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
 import { parsePort } from './node.js';
@@ -23,8 +33,13 @@ type Print = (line: string) => void;
 const BIN = fileURLToPath(new URL('../../bin/polis.js', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
-/** The dev network's app ledger. */
-export const DEV_APP = { id: 'demo', chainId: 31337 };
+/** The dev network's app ledger, on a plan generous enough for benchmarks. */
+export const DEV_APP = { id: 'demo', chainId: 31337, plan: 'dedicated' };
+/** A second app on the `free` plan, whose low limits let a newcomer see a 429. */
+export const SANDBOX_APP = { id: 'sandbox', chainId: 31338, plan: 'free' };
+const DEV_APPS = [DEV_APP, SANDBOX_APP];
+/** The dev network's API keys, kept in plain text beside its data (dev networks only) so that a rerun prints them again. */
+const DEV_KEYS_FILE = 'dev-keys.json';
 const DEV_ACCOUNTS = 10;
 /** node i's p2p port is base + this + i. */
 const P2P_PORT_OFFSET = 100;
@@ -109,13 +124,16 @@ async function prepare(
   nodes: number,
   basePort: number,
   heartbeatMs: number,
-): Promise<{ configs: string[]; passwordFile: string }> {
+): Promise<{ configs: string[]; passwordFile: string; keys: Record<string, string> }> {
   mkdirSync(dataDir, { recursive: true });
   const passwordFile = join(dataDir, 'password');
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   const dirs = Array.from({ length: nodes }, (_, i) => join(dataDir, `node-${i}`));
   const fresh = !existsSync(join(dirs[0] as string, NODE_FILES.config));
+  // Every node of the network reads the same access file, so a key revoked there is refused by
+  // every gateway within a second (the gateway's reloadMs).
+  const accessFile = join(dataDir, NODE_FILES.access);
   if (fresh) {
     // Peers dial each other, so p2p ports are fixed at creation: base+100+i, or free ones now.
     const p2pPorts = basePort === 0 ? await freePorts(nodes) : dirs.map((_, i) => basePort + P2P_PORT_OFFSET + i);
@@ -128,11 +146,16 @@ async function prepare(
         p2pPort: p2pPorts[i] as number,
         lightKdf: true,
         testControls: true,
+        accessFile,
       });
     });
+    const keys = Object.fromEntries(
+      DEV_APPS.map((a) => [a.id, grantAppKey(accessFile, { appId: a.id, plan: a.plan, scopes: ['admin'], label: 'polis dev' })]),
+    );
+    writeFileSync(join(dataDir, DEV_KEYS_FILE), `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
     const genesis = buildGenesis({
       validators: dirs.map(readIdentity),
-      ledgers: [DEV_APP],
+      ledgers: DEV_APPS.map((a) => ({ id: a.id, chainId: a.chainId, alloc: devAlloc(DEV_ACCOUNTS) })),
       consensus: { ...DEV_TIMEOUTS, heartbeatMs },
     });
     for (const dir of dirs) writeGenesis(join(dir, NODE_FILES.genesis), genesis);
@@ -145,7 +168,15 @@ async function prepare(
       },
     );
   }
-  return { configs: dirs.map((d) => join(d, NODE_FILES.config)), passwordFile };
+  if (!existsSync(join(dataDir, DEV_KEYS_FILE))) {
+    throw new CliError(
+      { code: CliErrorCode.INVALID_OPTION, option: '--data', value: dataDir },
+      `${dataDir} holds a network made before API keys existed`,
+      { hint: 'Use another --data directory (or none, for a fresh temporary one)' },
+    );
+  }
+  const keys = JSON.parse(readFileSync(join(dataDir, DEV_KEYS_FILE), 'utf8')) as Record<string, string>;
+  return { configs: dirs.map((d) => join(d, NODE_FILES.config)), passwordFile, keys };
 }
 
 /** Registers `dev` on `program`. */
@@ -174,7 +205,7 @@ export function registerDevCommand(program: Command, print: Print): void {
         );
       }
       const dataDir = resolve(opts.data ?? mkdtempSync(join(tmpdir(), 'polis-dev-')));
-      const { configs, passwordFile } = await prepare(dataDir, nodes, parsePort(opts.basePort, '--base-port'), heartbeatMs);
+      const { configs, passwordFile, keys } = await prepare(dataDir, nodes, parsePort(opts.basePort, '--base-port'), heartbeatMs);
       const started = configs.map((c, i) => startChild(c, passwordFile, join(dataDir, `node-${i}`, 'node.log')));
       const children = started.map((s) => s.child);
       let readies: Ready[];
@@ -185,20 +216,35 @@ export function registerDevCommand(program: Command, print: Print): void {
         throw err;
       }
       const accounts = Array.from({ length: DEV_ACCOUNTS }, (_, i) => devAccount(i));
-      const app = (r: Ready) => r.ledgers.find((l) => l.id === DEV_APP.id) ?? r.ledgers[0];
+      const endpoint = (r: Ready, appId: string) => `${r.rpcBase}/v1/${appId}/${keys[appId]}`;
+      const first = readies[0] as Ready;
       const summary = {
         ready: true,
         dataDir,
-        nodes: readies.map((r) => ({ name: r.name, pid: r.pid, rpcUrl: app(r)?.rpcUrl })),
-        apps: [{ id: DEV_APP.id, chainId: DEV_APP.chainId, rpcUrl: app(readies[0] as Ready)?.rpcUrl }],
+        nodes: readies.map((r) => ({ name: r.name, pid: r.pid, rpcBase: r.rpcBase, rpcUrl: endpoint(r, DEV_APP.id) })),
+        apps: DEV_APPS.map((a) => ({
+          id: a.id,
+          chainId: a.chainId,
+          plan: a.plan,
+          apiKey: keys[a.id] as string,
+          rpcUrl: endpoint(first, a.id),
+          wsUrl: endpoint(first, a.id).replace(/^http/, 'ws'),
+        })),
         accounts,
       };
       if (opts.json) print(JSON.stringify(summary));
       else {
         print(`Polis dev network ready (${nodes} node${nodes === 1 ? '' : 's'}), data in ${dataDir}`);
-        for (const n of summary.nodes) print(`  ${n.name}  ${n.rpcUrl}  (pid ${n.pid})`);
-        print(`App "${DEV_APP.id}", chain id ${DEV_APP.chainId}: ${summary.apps[0]?.rpcUrl}`);
-        print('Development accounts (fees are zero; they need no funding). Never use these keys elsewhere:');
+        for (const n of summary.nodes) print(`  ${n.name}  ${n.rpcBase}  (pid ${n.pid})`);
+        for (const a of summary.apps) {
+          print(`App "${a.id}" (chain id ${a.chainId}, plan ${a.plan}), API key ${a.apiKey}`);
+          print(`  JSON-RPC  ${a.rpcUrl}`);
+          print(`  WebSocket ${a.wsUrl}`);
+          print(
+            `  REST      ${first.rpcBase}/api/v1/apps/${a.id}  (Authorization: Bearer <key>; ${first.rpcBase}/api/v1/openapi.json)`,
+          );
+        }
+        print('Development accounts, each with 1,000,000 ETH on every app (fees are zero). Never use these keys elsewhere:');
         for (const a of accounts) print(`  ${a.address}  ${a.privateKey}`);
         print('Press Ctrl-C to stop.');
       }

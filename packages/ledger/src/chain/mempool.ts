@@ -104,10 +104,16 @@ export class Mempool {
       const balance = o.balanceOf(decoded.sender);
       const cost = decoded.tx.getUpfrontCost();
       if (cost > balance) {
+        const value = decoded.tx.value;
         throw new TxError(
           { code: TxErrorCode.INSUFFICIENT_FUNDS, balance, cost },
           `insufficient funds for transfer: the account holds ${balance} wei and the transaction needs ${cost}`,
-          { hint: 'Send a value the account holds; fees on Polis are zero, so a zero-value call needs no balance' },
+          {
+            hint:
+              value <= balance
+                ? `The value is covered but the gas price is not: Polis needs no fees, so send with a gas price of 0 (cast and forge: --gas-price 0 --priority-gas-price 0)`
+                : 'Send a value the account holds; with a gas price of 0 a transaction needs no balance for fees',
+          },
         );
       }
     }

@@ -5,6 +5,7 @@
  * `close` stops them in reverse.
  */
 import { join, resolve } from 'node:path';
+import { bytesToHex } from '@polis/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
@@ -81,6 +82,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       config,
       dataDir: join(options.dataDir, 'gateway'),
     });
+    // Gas and storage are metered when a transaction commits.
+    for (const l of options.ledgers.values()) {
+      closers.push(
+        l.feed.onBlock(({ block, receipts }) => {
+          receipts.forEach((r, i) => {
+            const logBytes = r.logs.reduce((n, log) => n + log.data.length + 32 * log.topics.length + 20, 0);
+            meter.txCommitted(l.id, bytesToHex(r.txHash), r.gasUsed, (block.txs[i]?.length ?? 0) + logBytes);
+          });
+        }),
+      );
+    }
     const app = createHttpServer(ctx, options.configDir);
     closers.push(() => app.close());
     // Open sockets are closed before the server, or its close would wait for them.

@@ -1,0 +1,152 @@
+/**
+ * `polis app keys create|list|revoke|rotate`: API keys in a network's access file (the file every
+ * gateway of the network reads, until the system ledger holds these records). A new key is
+ * printed once; the file keeps only its salted hash. Gateways pick up a change within their
+ * `gateway.reloadMs` (1 s by default).
+ */
+import { resolve } from 'node:path';
+import { createApiKey, readAccessFile, SCOPES, type Scope, writeAccessFile } from '@polis/node';
+import type { Command } from 'commander';
+import { CliError, CliErrorCode } from '../password.js';
+
+type Print = (line: string) => void;
+
+function list(value: string | undefined): string[] {
+  return value === undefined
+    ? []
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+}
+
+function parseScopes(value: string): Scope[] {
+  const scopes = list(value);
+  const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (scopes.length === 0 || bad.length > 0) {
+    throw new CliError(
+      { code: CliErrorCode.INVALID_OPTION, option: '--scopes', value },
+      `--scopes must list some of: ${SCOPES.join(', ')}`,
+    );
+  }
+  return scopes as Scope[];
+}
+
+type CreateOptions = {
+  accessFile: string;
+  app: string;
+  scopes: string;
+  plan?: string;
+  label?: string;
+  methods?: string;
+  origins?: string;
+  ips?: string;
+  contracts?: string;
+};
+
+/** Registers `app` on `program`. */
+export function registerAppCommands(program: Command, print: Print): void {
+  const app = program.command('app').description("manage apps' access");
+  const keys = app.command('keys').description('create, list, revoke and rotate API keys in an access file');
+
+  keys
+    .command('create')
+    .description('create an API key for an app; it is printed once, and only its salted hash is stored')
+    .requiredOption('--access-file <file>', "the network's access file (a node config's gateway.accessFile)")
+    .requiredOption('--app <id>', 'the app id')
+    .option('--scopes <list>', `comma-separated scopes: ${SCOPES.join(', ')}`, 'read,write')
+    .option('--plan <name>', "set the app's plan (free, standard, dedicated, or one the file defines)")
+    .option('--label <text>', 'a note to recognise the key by')
+    .option('--methods <list>', 'allow only these JSON-RPC methods')
+    .option('--origins <list>', 'allow only these browser origins (CORS)')
+    .option('--ips <list>', 'allow only these client IP addresses')
+    .option('--contracts <list>', 'allow transactions and calls to these contracts only')
+    .action((opts: CreateOptions) => {
+      const path = resolve(opts.accessFile);
+      const scopes = parseScopes(opts.scopes);
+      const file = readAccessFile(path);
+      const plan = opts.plan ?? file.apps[opts.app]?.plan ?? 'free';
+      if (!(plan in file.plans)) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--plan', value: plan },
+          `there is no plan "${plan}" in ${path}`,
+          {
+            hint: `Use one of: ${Object.keys(file.plans).join(', ')}`,
+          },
+        );
+      }
+      const { key, record } = createApiKey({
+        appId: opts.app,
+        scopes,
+        label: opts.label ?? '',
+        methods: list(opts.methods),
+        origins: list(opts.origins),
+        ips: list(opts.ips),
+        contracts: list(opts.contracts),
+      });
+      file.apps[opts.app] = { plan };
+      file.keys.push(record);
+      writeAccessFile(path, file);
+      print(JSON.stringify({ id: record.id, app: opts.app, scopes, plan, key }));
+    });
+
+  keys
+    .command('list')
+    .description('list the keys (ids, scopes, allowlists, revocation; never secrets)')
+    .requiredOption('--access-file <file>', "the network's access file")
+    .option('--app <id>', 'only the keys of this app')
+    .action((opts: { accessFile: string; app?: string }) => {
+      const file = readAccessFile(resolve(opts.accessFile));
+      for (const k of file.keys) {
+        if (opts.app !== undefined && k.appId !== opts.app) continue;
+        const { salt: _salt, hash: _hash, ...shown } = k;
+        print(JSON.stringify(shown));
+      }
+    });
+
+  const revoke = (path: string, id: string, now: number) => {
+    const file = readAccessFile(path);
+    const record = file.keys.find((k) => k.id === id);
+    if (!record) {
+      throw new CliError({ code: CliErrorCode.INVALID_OPTION, option: '--id', value: id }, `there is no key ${id} in ${path}`, {
+        hint: '`polis app keys list --access-file <file>` shows the key ids',
+      });
+    }
+    record.revokedAt ??= now;
+    writeAccessFile(path, file);
+    return { file, record };
+  };
+
+  keys
+    .command('revoke')
+    .description('revoke a key; every gateway refuses it within its reload interval')
+    .requiredOption('--access-file <file>', "the network's access file")
+    .requiredOption('--id <id>', 'the key id (the 16 hex digits after pk_)')
+    .action((opts: { accessFile: string; id: string }) => {
+      const { record } = revoke(resolve(opts.accessFile), opts.id, Date.now());
+      print(JSON.stringify({ id: record.id, app: record.appId, revokedAt: record.revokedAt }));
+    });
+
+  keys
+    .command('rotate')
+    .description('replace a key: a new key with the same scopes and allowlists, and the old one revoked')
+    .requiredOption('--access-file <file>', "the network's access file")
+    .requiredOption('--id <id>', 'the key id to replace')
+    .action((opts: { accessFile: string; id: string }) => {
+      const path = resolve(opts.accessFile);
+      const { file, record } = revoke(path, opts.id, Date.now());
+      const { key, record: fresh } = createApiKey({
+        appId: record.appId,
+        scopes: record.scopes,
+        label: record.label,
+        methods: record.methods,
+        origins: record.origins,
+        ips: record.ips,
+        contracts: record.contracts,
+        limits: record.limits,
+      });
+      file.keys.push(fresh);
+      writeAccessFile(path, file);
+      print(JSON.stringify({ id: fresh.id, app: fresh.appId, scopes: fresh.scopes, replaces: record.id, key }));
+    });
+}

@@ -1,0 +1,193 @@
+/**
+ * `polis dev` as a newcomer meets it, and `polis app keys` as an app owner uses it, against a
+ * real two-node network (separate processes sharing one access file):
+ * - the ready line lists each app's API key, JSON-RPC and WebSocket URLs and plan;
+ * - the `sandbox` app's free plan answers a burst with 429;
+ * - a key created with `polis app keys create` works on every node, and `revoke` and `rotate`
+ *   take effect on every node within seconds.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = resolve(import.meta.dirname, '../bin/polis.js');
+
+type App = { id: string; chainId: number; plan: string; apiKey: string; rpcUrl: string; wsUrl: string };
+type Ready = {
+  ready: true;
+  dataDir: string;
+  nodes: { name: string; pid: number; rpcBase: string; rpcUrl: string }[];
+  apps: App[];
+  accounts: { address: string; privateKey: string }[];
+};
+
+const dataDir = mkdtempSync(join(tmpdir(), 'polis-dev-test-'));
+let child: ChildProcess;
+let ready: Ready;
+
+function polis(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+async function rpc(
+  url: string,
+  method: string,
+  params: unknown[] = [],
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Polls until every node answers `url` (on that node) with `status`; returns how long it took. */
+async function untilStatus(key: string, status: number, limitMs: number): Promise<number> {
+  const t = performance.now();
+  for (;;) {
+    const codes = await Promise.all(
+      ready.nodes.map((n) => rpc(`${n.rpcBase}/v1/demo/${key}`, 'eth_chainId').then((r) => r.status)),
+    );
+    if (codes.every((c) => c === status)) return performance.now() - t;
+    if (performance.now() - t > limitMs)
+      throw new Error(`nodes answered ${codes.join(', ')}, not all ${status}, after ${limitMs} ms`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+beforeAll(async () => {
+  child = spawn(
+    process.execPath,
+    [BIN, 'dev', '--nodes', '2', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '500'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  ready = await new Promise<Ready>((done, fail) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`polis dev was not ready within 60 s: ${err}`)), 60_000);
+    child.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const newline = out.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      done(JSON.parse(out.slice(0, newline)) as Ready);
+    });
+    child.once('exit', (code) => fail(new Error(`polis dev exited (${code}) before it was ready: ${err}`)));
+  });
+}, 90_000);
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    await new Promise((done) => {
+      child.once('exit', done);
+      child.kill('SIGTERM');
+    });
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('polis dev', () => {
+  it('default: the ready line lists each app with its key, URLs and plan, and the URLs work', async () => {
+    expect(ready.apps.map((a) => [a.id, a.chainId, a.plan])).toEqual([
+      ['demo', 31337, 'dedicated'],
+      ['sandbox', 31338, 'free'],
+    ]);
+    for (const app of ready.apps) {
+      expect(app.apiKey, app.id).toMatch(/^pk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+      expect(app.rpcUrl, app.id).toBe(`${ready.nodes[0]?.rpcBase}/v1/${app.id}/${app.apiKey}`);
+      expect(app.wsUrl, app.id).toBe(app.rpcUrl.replace(/^http/, 'ws'));
+      expect((await rpc(app.rpcUrl, 'eth_chainId')).body.result, app.id).toBe(`0x${app.chainId.toString(16)}`);
+      // The development accounts are funded on every app, as anvil's are.
+      const balance = await rpc(app.rpcUrl, 'eth_getBalance', [ready.accounts[0]?.address, 'latest']);
+      expect(BigInt(balance.body.result as string), app.id).toBe(10n ** 24n);
+    }
+    // The key of one app does not open the other.
+    const [demo, sandbox] = ready.apps as [App, App];
+    expect((await rpc(`${ready.nodes[1]?.rpcBase}/v1/demo/${sandbox.apiKey}`, 'eth_chainId')).status).toBe(403);
+    expect((await rpc(`${ready.nodes[1]?.rpcBase}/v1/sandbox/${demo.apiKey}`, 'eth_chainId')).status).toBe(403);
+  });
+
+  it('behavior: a burst on the sandbox app shows a 429 with Retry-After, as the free plan promises', async () => {
+    const sandbox = ready.apps[1] as App;
+    const answers = await Promise.all(
+      Array.from({ length: 120 }, () =>
+        fetch(sandbox.rpcUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }),
+        }),
+      ),
+    );
+    const limited = answers.filter((a) => a.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(50);
+    expect(Number(limited[0]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('polis app keys', () => {
+  it('default: create, list, revoke and rotate take effect on every node within seconds', async () => {
+    const accessFile = join(ready.dataDir, 'access.json');
+    const created = polis(
+      'app',
+      'keys',
+      'create',
+      '--access-file',
+      accessFile,
+      '--app',
+      'demo',
+      '--scopes',
+      'read',
+      '--label',
+      'ci',
+    );
+    expect(created.status, created.stderr).toBe(0);
+    const made = JSON.parse(created.stdout) as { id: string; key: string; scopes: string[] };
+    expect(made.scopes).toEqual(['read']);
+    // Only the salted hash is stored.
+    expect(readFileSync(accessFile, 'utf8')).not.toContain(made.key.split('_')[2]);
+    const listed = polis('app', 'keys', 'list', '--access-file', accessFile, '--app', 'demo');
+    expect(listed.stdout).toContain(made.id);
+    expect(listed.stdout).not.toMatch(/"hash"|"salt"/);
+
+    const upMs = await untilStatus(made.key, 200, 5_000);
+    const revoked = polis('app', 'keys', 'revoke', '--access-file', accessFile, '--id', made.id);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    const downMs = await untilStatus(made.key, 401, 5_000);
+    // The nodes re-read the access file every second (gateway.reloadMs).
+    expect(downMs).toBeLessThan(3_000);
+
+    const again = polis('app', 'keys', 'create', '--access-file', accessFile, '--app', 'demo', '--scopes', 'read');
+    const old = JSON.parse(again.stdout) as { id: string; key: string };
+    await untilStatus(old.key, 200, 5_000);
+    const rotated = polis('app', 'keys', 'rotate', '--access-file', accessFile, '--id', old.id);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    const fresh = JSON.parse(rotated.stdout) as { key: string; replaces: string; scopes: string[] };
+    expect(fresh.replaces).toBe(old.id);
+    expect(fresh.scopes).toEqual(['read']);
+    await untilStatus(fresh.key, 200, 5_000);
+    await untilStatus(old.key, 401, 5_000);
+    expect(upMs).toBeLessThan(3_000);
+  });
+
+  it('error: bad scopes, an unknown plan and an unknown key id are refused with what to do', () => {
+    const accessFile = join(ready.dataDir, 'access.json');
+    const scopes = polis('app', 'keys', 'create', '--access-file', accessFile, '--app', 'demo', '--scopes', 'root');
+    expect(scopes.status).toBe(1);
+    expect(scopes.stderr).toMatch(/--scopes must list some of: read, write, admin, regulator/);
+    const plan = polis('app', 'keys', 'create', '--access-file', accessFile, '--app', 'demo', '--plan', 'gold');
+    expect(plan.status).toBe(1);
+    expect(plan.stderr).toMatch(/no plan "gold".*free, standard, dedicated/s);
+    const unknown = polis('app', 'keys', 'revoke', '--access-file', accessFile, '--id', '0123456789abcdef');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/no key 0123456789abcdef.*keys list/s);
+  });
+});
