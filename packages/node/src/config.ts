@@ -132,8 +132,13 @@ export const GatewayConfigSchema = z.object({
       maxAttempts: z.number().int().min(5).max(100).default(10),
       /** Time a receiver has to answer. */
       timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      /**
+       * Let webhooks call loopback and private addresses. Off by default, so that an app owner
+       * cannot point the gateway at its own network; dev and test networks turn it on.
+       */
+      allowPrivateTargets: z.boolean().default(false),
     })
-    .default({ retryBaseMs: 1_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 10_000 }),
+    .default({ retryBaseMs: 1_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 10_000, allowPrivateTargets: false }),
 });
 
 /** A node's own configuration. Relative paths are relative to the config file. */

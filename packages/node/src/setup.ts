@@ -51,6 +51,8 @@ export type InitNodeOptions = {
    * Default: `access.json` in the node directory, created empty (no key is valid until one is added).
    */
   accessFile?: string;
+  /** Dev and test networks: let webhooks call receivers on loopback and private addresses. */
+  allowPrivateWebhooks?: boolean;
 };
 
 /** Creates a node directory: an Ed25519 key encrypted at rest, its identity and its configuration. */
@@ -85,7 +87,10 @@ export function initNode(options: InitNodeOptions): NodeIdentity {
     rpc: { host, port: options.rpcPort },
     p2p: { listen },
     testControls: options.testControls ?? false,
-    gateway: { accessFile: options.accessFile ?? NODE_FILES.access },
+    gateway: {
+      accessFile: options.accessFile ?? NODE_FILES.access,
+      ...(options.allowPrivateWebhooks ? { webhooks: { allowPrivateTargets: true } } : {}),
+    },
   });
   writeFileSync(join(dir, NODE_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
   const accessPath = options.accessFile ?? join(dir, NODE_FILES.access);

@@ -6,6 +6,8 @@
  *   request is served; per-key limits; the transactions-per-second limit;
  * - metering: the usage route and the Prometheus metrics; access logs without key material.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Wallet } from 'ethers';
 import { pino } from 'pino';
@@ -359,6 +361,40 @@ describe('metering', () => {
     expect(all).toContain('"route":"/v1/:app/:key"');
     expect(all.includes(secret), 'no key secret in the logs').toBe(false);
     expect(all.includes(dev.apiKey.split('_')[2] as string)).toBe(false);
+  });
+});
+
+describe('webhooks', () => {
+  it('error: by default a hook to a private address is never called, and its deliveries say why', async () => {
+    let calls = 0;
+    const receiver = createServer((_req, res) => {
+      calls++;
+      res.end('ok');
+    });
+    await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
+    try {
+      const port = (receiver.address() as AddressInfo).port;
+      const headers = { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' };
+      const created = await fetch(`${dev.baseUrl}/api/v1/apps/demo/webhooks`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ notifyUrl: `http://127.0.0.1:${port}/hook`, events: { type: 'blocks' } }),
+      });
+      expect(created.status).toBe(201);
+      const hook = (await created.json()) as { id: string };
+      let lastError = '';
+      for (let i = 0; i < 100 && lastError === ''; i++) {
+        await new Promise((done) => setTimeout(done, 100));
+        const list = await fetch(`${dev.baseUrl}/api/v1/apps/demo/webhooks/${hook.id}/deliveries`, { headers });
+        const body = (await list.json()) as { deliveries: { lastError: string | null }[] };
+        lastError = body.deliveries.find((d) => d.lastError)?.lastError ?? '';
+      }
+      expect(lastError).toMatch(/private address.*allowPrivateTargets/);
+      expect(calls).toBe(0);
+      await fetch(`${dev.baseUrl}/api/v1/apps/demo/webhooks/${hook.id}`, { method: 'DELETE', headers });
+    } finally {
+      receiver.close();
+    }
   });
 });
 

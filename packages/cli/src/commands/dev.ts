@@ -147,6 +147,7 @@ async function prepare(
         lightKdf: true,
         testControls: true,
         accessFile,
+        allowPrivateWebhooks: true,
       });
     });
     const keys = Object.fromEntries(

@@ -18,6 +18,7 @@ import { Meter, type Usage } from './metering.js';
 import { appRoutes, usageRoute } from './rest/app.js';
 import { chainRoutes } from './rest/chain.js';
 import { type AnyRoute, openApiDocument, registerRoutes } from './rest/route.js';
+import { submitSupport } from './rest/submit.js';
 import { Webhooks } from './webhooks.js';
 import { registerWebSocket } from './ws.js';
 
@@ -97,7 +98,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     closers.push(() => app.close());
     // Open sockets are closed before the server, or its close would wait for them.
     closers.push(await registerWebSocket(app, ctx));
-    const custody = await Custody.open(ctx);
+    // Requests waiting for their transaction's block are answered "pending" before the server
+    // closes, or its close would wait up to a minute for them.
+    closers.push(() => submitSupport(ctx).waiters.close());
+    const custody = await Custody.open(ctx, { configDir: options.configDir });
     closers.push(() => custody.close());
     const webhooks = await Webhooks.open(ctx);
     closers.push(() => webhooks.close());

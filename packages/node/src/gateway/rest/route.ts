@@ -151,7 +151,12 @@ export function registerRoutes(app: FastifyInstance, ctx: GatewayContext, routes
         try {
           const result = await def.handler({ params: p.data, query: q.data, body: parsedBody, auth, ledger, req, reply });
           if (reply.sent) return reply;
-          return reply.code(def.status ?? 200).send(result);
+          const text = JSON.stringify(result);
+          ctx.chargeOut(auth, Buffer.byteLength(text));
+          return reply
+            .code(reply.statusCode !== 200 ? reply.statusCode : (def.status ?? 200))
+            .header('content-type', 'application/json; charset=utf-8')
+            .send(text);
         } catch (err) {
           if (err instanceof RestError) return sendError(reply, err.status, err.code, err.message, err.issues);
           throw err;
