@@ -133,6 +133,26 @@ describe('polis dev', () => {
   });
 });
 
+describe('key trust mode', () => {
+  it('default: the dev network keeps custodial keys: an account is created and the gateway signs for it', async () => {
+    const demo = ready.apps[0] as App;
+    const headers = { authorization: `Bearer ${demo.apiKey}`, 'content-type': 'application/json' };
+    const base = `${ready.nodes[0]?.rpcBase}/api/v1/apps/demo`;
+    const created = await fetch(`${base}/accounts/custodial`, { method: 'POST', headers, body: '{}' });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const { address } = (await created.json()) as { address: string };
+    const sent = await fetch(`${base}/tx`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ from: address, to: ready.accounts[1]?.address, waitMs: 20_000 }),
+    });
+    expect(sent.status, await sent.clone().text()).toBe(200);
+    const body = (await sent.json()) as { status: string; receipt: { from: string; status: string } };
+    expect(body.status).toBe('committed');
+    expect(body.receipt.from.toLowerCase()).toBe(address.toLowerCase());
+  });
+});
+
 describe('polis app keys', () => {
   it('default: create, list, revoke and rotate take effect on every node within seconds', async () => {
     const accessFile = join(ready.dataDir, 'access.json');

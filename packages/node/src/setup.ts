@@ -3,6 +3,7 @@
  * `writeGenesis` writes the genesis that lists the validators and ledgers. The CLI's
  * `polis node init`, `polis network genesis` and `polis dev` are thin wrappers around these.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -53,6 +54,8 @@ export type InitNodeOptions = {
   accessFile?: string;
   /** Dev and test networks: let webhooks call receivers on loopback and private addresses. */
   allowPrivateWebhooks?: boolean;
+  /** Key trust mode: the file holding the master key that seals custodial keys (see `writeMasterKey`). */
+  masterKeyFile?: string;
 };
 
 /** Creates a node directory: an Ed25519 key encrypted at rest, its identity and its configuration. */
@@ -90,6 +93,7 @@ export function initNode(options: InitNodeOptions): NodeIdentity {
     gateway: {
       accessFile: options.accessFile ?? NODE_FILES.access,
       ...(options.allowPrivateWebhooks ? { webhooks: { allowPrivateTargets: true } } : {}),
+      ...(options.masterKeyFile ? { masterKeyFile: options.masterKeyFile } : {}),
     },
   });
   writeFileSync(join(dir, NODE_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
@@ -184,6 +188,11 @@ export async function freePorts(n: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   return ports;
+}
+
+/** Writes a new random master key (32 bytes, hex) for key trust mode, readable by its owner only. */
+export function writeMasterKey(path: string): void {
+  writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
 }
 
 /** An app and the key to make for it, for `grantAppKey`. */

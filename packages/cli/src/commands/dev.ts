@@ -23,6 +23,7 @@ import {
   NODE_FILES,
   readIdentity,
   writeGenesis,
+  writeMasterKey,
 } from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
@@ -134,7 +135,10 @@ async function prepare(
   // Every node of the network reads the same access file, so a key revoked there is refused by
   // every gateway within a second (the gateway's reloadMs).
   const accessFile = join(dataDir, NODE_FILES.access);
+  // Key trust mode: the gateways keep custodial keys sealed with this key.
+  const masterKeyFile = join(dataDir, 'master.key');
   if (fresh) {
+    if (!existsSync(masterKeyFile)) writeMasterKey(masterKeyFile);
     // Peers dial each other, so p2p ports are fixed at creation: base+100+i, or free ones now.
     const p2pPorts = basePort === 0 ? await freePorts(nodes) : dirs.map((_, i) => basePort + P2P_PORT_OFFSET + i);
     dirs.forEach((dir, i) => {
@@ -148,6 +152,7 @@ async function prepare(
         testControls: true,
         accessFile,
         allowPrivateWebhooks: true,
+        masterKeyFile,
       });
     });
     const keys = Object.fromEntries(
