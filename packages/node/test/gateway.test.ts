@@ -399,6 +399,17 @@ describe('webhooks', () => {
 });
 
 describe('hygiene', () => {
+  it('error: an over-long path segment is 414 in the error shape, without echoing the URL', async () => {
+    const secretish = `pk_${'ab'.repeat(200)}`;
+    const res = await post(`/v1/demo/${secretish}`, req('eth_chainId'));
+    expect(res.status).toBe(414);
+    expect(res.json).toMatchObject({ error: { code: 'URI_TOO_LONG', message: expect.stringMatching(/longer than 256/) } });
+    expect(JSON.stringify(res.json)).not.toContain('abab');
+    const bad = await fetch(`${dev.baseUrl}/api/v1/apps/%E0%A4%A/blocks/latest`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'BAD_URL' } });
+  });
+
   it('error: JSON nested deeper than the limit is refused with a message, and the gateway goes on', async () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     const res = await post(`/v1/demo/${dev.apiKey}`, deep);

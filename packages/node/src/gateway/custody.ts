@@ -44,7 +44,6 @@ import {
   SubmitAnswerSchema,
   submitAndWait,
   submitRaw,
-  submitSupport,
   WAIT_MS_DEFAULT,
   WAIT_MS_MAX,
 } from './rest/submit.js';

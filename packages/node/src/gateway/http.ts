@@ -12,6 +12,9 @@ import { retryAfterSeconds } from './context.js';
 import { dispatch, errorResponse, requestCount, tooDeep } from './jsonrpc.js';
 import type { Throttle } from './limits.js';
 
+/** The longest path parameter the router accepts (a key is 64 characters). */
+export const PATH_PARAM_MAX = 256;
+
 /** A parsed request body. */
 export type ParsedBody = { ok: true; value: unknown; bytes: number } | { ok: false; message: string; bytes: number };
 
@@ -31,12 +34,33 @@ export function createHttpServer(ctx: GatewayContext, configDir: string): Fastif
         key: readFileSync(resolvePath(configDir, config.tls.key)),
       }
     : undefined;
-  const base = { bodyLimit, logger: false, return503OnClosing: true, connectionTimeout: 0, keepAliveTimeout: 72_000 } as const;
-  const app = (tls && config.http2
-    ? Fastify({ ...base, http2: true, https: { ...tls, allowHTTP1: true } })
-    : tls
-      ? Fastify({ ...base, https: tls })
-      : Fastify(base)) as unknown as FastifyInstance;
+  const base = {
+    bodyLimit,
+    logger: false,
+    return503OnClosing: true,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    // Longer than any key, hash or app id; longer path parameters get a 414 in our error shape.
+    maxParamLength: PATH_PARAM_MAX,
+    // Errors fastify's router raises before a route runs (bad URL encoding, over-long parameters),
+    // in our error shape, and without echoing the URL: it may hold a key.
+    frameworkErrors: (err: { code?: string }, _req: unknown, reply: { code(n: number): { send(body: unknown): unknown } }) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      reply.code(tooLong ? 414 : 400).send({
+        error: {
+          code: tooLong ? 'URI_TOO_LONG' : 'BAD_URL',
+          message: tooLong
+            ? `a path segment is longer than ${PATH_PARAM_MAX} characters: check the app id, key or hash in the URL`
+            : 'the URL is malformed (bad percent-encoding): encode path segments with encodeURIComponent',
+        },
+      });
+    },
+  } as const;
+  // One server type for the three transports: the routes never depend on which one serves them.
+  const createServer = Fastify as unknown as (options: Record<string, unknown>) => FastifyInstance;
+  const app = createServer(
+    tls && config.http2 ? { ...base, http2: true, https: { ...tls, allowHTTP1: true } } : tls ? { ...base, https: tls } : base,
+  );
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
