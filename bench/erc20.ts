@@ -24,15 +24,13 @@ import {
 } from '@polis/core';
 import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
 import solc from 'solc';
+import { percentile, type Ready, round, startDev, stopDev } from './devnet.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const BIN = join(ROOT, 'packages/cli/bin/polis.js');
 const TOKEN_SOURCE = join(ROOT, 'packages/node/test/fixtures/TestToken.sol');
 const CHAIN_ID = 31337n;
-const READY_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 120_000;
 
-type Ready = { nodes: { pid: number }[]; apps: { rpcUrl: string }[]; accounts: { address: string; privateKey: string }[] };
 type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
 
 const { values: args } = parseArgs({
@@ -116,56 +114,11 @@ function compileToken(): { abi: unknown[]; bytecode: string } {
 }
 
 /** Starts `polis dev --nodes 1` and resolves with its ready line. */
-function startDev(dataDir: string): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'dev', '--nodes', String(NODES), '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, POLIS_LOG_LEVEL: process.env.POLIS_LOG_LEVEL ?? 'warn' },
-    },
-  );
-  return new Promise((done, fail) => {
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`polis dev was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const newline = out.indexOf('\n');
-      if (newline < 0) return;
-      clearTimeout(timer);
-      done({ child, ready: JSON.parse(out.slice(0, newline)) as Ready });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      fail(new Error(`polis dev exited (${signal ?? code}) before it was ready`));
-    });
-  });
-}
-
-async function stopDev(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
 async function main(): Promise<void> {
   const token = compileToken();
   const iface = new Interface(token.abi as never);
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-erc20-'));
-  const dev = args.url === undefined ? await startDev(dataDir) : undefined;
+  const dev = args.url === undefined ? await startDev(dataDir, NODES) : undefined;
   const stopOnSignal = () => void (dev ? stopDev(dev.child) : Promise.resolve()).then(() => process.exit(130));
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
