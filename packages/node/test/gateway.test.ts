@@ -10,8 +10,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Wallet } from 'ethers';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineRoute, registerRoutes } from '../src/gateway/rest/route.js';
 import { createApiKey, type NewKeyOptions, readAccessFile, writeAccessFile } from '../src/index.js';
 import { type DevNode, startDevNode } from './devNode.js';
 
@@ -399,6 +402,36 @@ describe('webhooks', () => {
 });
 
 describe('hygiene', () => {
+  it('error: a REST route that outlives its timeout is answered 504 with what to do', async () => {
+    const ctx = { ...dev.node.gateway.ctx, config: { ...dev.node.gateway.ctx.config, requestTimeoutMs: 100 } };
+    const app = Fastify();
+    const slow = defineRoute({
+      method: 'GET',
+      path: '/api/v1/apps/{id}/slow',
+      summary: 'a route slower than the timeout',
+      tag: 'test',
+      scope: 'read',
+      response: z.object({}),
+      handler: () => new Promise((done) => setTimeout(() => done({}), 2_000)),
+    });
+    registerRoutes(app, ctx, [slow]);
+    try {
+      const t = performance.now();
+      const res = await app.inject({
+        method: 'GET',
+        url: '/api/v1/apps/demo/slow',
+        headers: { authorization: `Bearer ${dev.apiKey}` },
+      });
+      expect(res.statusCode).toBe(504);
+      expect(res.json()).toMatchObject({
+        error: { code: 'TIMEOUT', message: expect.stringMatching(/within 100 ms.*look it up/) },
+      });
+      expect(performance.now() - t).toBeLessThan(1_500);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('error: an over-long path segment is 414 in the error shape, without echoing the URL', async () => {
     const secretish = `pk_${'ab'.repeat(200)}`;
     const res = await post(`/v1/demo/${secretish}`, req('eth_chainId'));

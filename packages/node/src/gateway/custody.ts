@@ -523,6 +523,7 @@ export class Custody {
         tag: TAG,
         scope: 'write',
         txs: 1,
+        maxWaitMs: WAIT_MS_MAX,
         body: TxBodySchema,
         response: SubmitAnswerSchema,
         errors: {

@@ -427,6 +427,7 @@ export function chainRoutes(ctx: GatewayContext): AnyRoute[] {
       tag: TAG,
       scope: 'write',
       txs: 1,
+      maxWaitMs: WAIT_MS_MAX,
       body: z.object({
         raw: HexDataSchema.refine((s) => s.length > 2, 'must not be empty').describe(
           'The signed transaction, as eth_sendRawTransaction takes it',

@@ -57,6 +57,8 @@ export type RouteDef<P = unknown, Q = unknown, B = unknown> = {
   errors?: Record<number, string>;
   /** Transactions a request sends, charged against the transactions-per-second limit. */
   txs?: number;
+  /** How long the route may wait on purpose (submit-and-wait); its timeout is this plus `requestTimeoutMs`. */
+  maxWaitMs?: number;
   handler(input: RouteInput<P, Q, B>): Promise<unknown> | unknown;
 };
 
@@ -149,7 +151,26 @@ export function registerRoutes(app: FastifyInstance, ctx: GatewayContext, routes
           parsedBody = b.data;
         }
         try {
-          const result = await def.handler({ params: p.data, query: q.data, body: parsedBody, auth, ledger, req, reply });
+          const timeoutMs = ctx.config.requestTimeoutMs + (def.maxWaitMs ?? 0);
+          let timer: NodeJS.Timeout | undefined;
+          const result = await Promise.race([
+            Promise.resolve().then(() =>
+              def.handler({ params: p.data, query: q.data, body: parsedBody, auth, ledger, req, reply }),
+            ),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new RestError(
+                      504,
+                      'TIMEOUT',
+                      `the node did not answer within ${timeoutMs} ms; if this request sent a transaction, look it up by hash (or retry with the same Idempotency-Key) before sending it again`,
+                    ),
+                  ),
+                timeoutMs,
+              );
+            }),
+          ]).finally(() => clearTimeout(timer));
           if (reply.sent) return reply;
           const text = JSON.stringify(result);
           ctx.chargeOut(auth, Buffer.byteLength(text));
