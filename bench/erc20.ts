@@ -8,7 +8,6 @@
  * eth_getBlockReceipts) to time each transfer from its submission to the first moment its receipt
  * can be read. It prints one JSON line. See bench/README.md.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,7 +23,7 @@ import {
 } from '@polis/core';
 import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
 import solc from 'solc';
-import { percentile, type Ready, round, startDev, stopDev } from './devnet.js';
+import { percentile, round, startDev, stopDev } from './devnet.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const TOKEN_SOURCE = join(ROOT, 'packages/node/test/fixtures/TestToken.sol');

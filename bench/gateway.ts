@@ -55,8 +55,8 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: concurrency }, client));
     const elapsed = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
-    console.log(
-      JSON.stringify({
+    process.stdout.write(
+      `${JSON.stringify({
         bench: 'gateway',
         method: args.method,
         app: args.url ? 'url' : app?.id,
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
         statuses,
         cpus: cpus().length,
         load: loadavg().map((x) => round(x, 2)),
-      }),
+      })}\n`,
     );
   } finally {
     if (dev) await stopDev(dev.child);
@@ -79,6 +79,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

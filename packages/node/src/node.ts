@@ -24,6 +24,7 @@ import {
   txRoot,
 } from '@polis/ledger';
 import { destination, type Logger, pino } from 'pino';
+import { Closers } from './closers.js';
 import { ConfigError, ConfigErrorCode, GenesisSchema, type LedgerGenesis, NodeConfigSchema, readJsonFile } from './config.js';
 import type { GatewayLedger } from './gateway/context.js';
 import { LedgerFeed } from './gateway/feed.js';
@@ -152,17 +153,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   logger.info({ publicKey: bytesToHex(signer.publicKey) }, 'node key loaded');
 
   // Teardown runs in reverse order of construction.
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const c of closers.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        logger.error({ err }, 'error while closing');
-      }
-    }
-    closers.length = 0;
-  };
+  const closers = new Closers(logger, 'node');
+  const close = () => closers.close();
 
   try {
     // The admitted set: every node of the genesis, and every validator even if unlisted there.

@@ -16,7 +16,7 @@ import { addKeyToFile } from '../src/gateway/access.js';
 import type { GatewayContext } from '../src/gateway/context.js';
 import { CustodialRecordSchema, Custody, openSealedKey, SignQueues } from '../src/gateway/custody.js';
 import { ConfigError, createApiKey, grantAppKey } from '../src/index.js';
-import { type DevNode, startDevNode, TEST_APP } from './devNode.js';
+import { type DevNode, rpcCall, startDevNode, TEST_APP } from './devNode.js';
 import { type CompiledContract, compileTestToken } from './fixtures/compile.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field and each field is asserted
@@ -44,16 +44,7 @@ let writeAccount: Hex;
 const num = (q: string) => Number(BigInt(q));
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-async function rpc<T = Json>(method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(dev.rpcUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: T; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
+const rpc = <T = Json>(method: string, params: unknown[] = []): Promise<T> => rpcCall<T>(dev.rpcUrl, method, params);
 
 async function rest(
   path: string,

@@ -133,3 +133,15 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
     },
   };
 }
+
+/** Calls a JSON-RPC method at `url` and returns its result; an error answer throws with its message. */
+export async function rpcCall<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: T; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result as T;
+}

@@ -12,7 +12,7 @@ import { addKeyToFile } from '../src/gateway/access.js';
 import { FEED_LISTENERS_MAX } from '../src/gateway/feed.js';
 import { IDEMPOTENCY_KEY_LENGTH_MAX, IdempotencyStore, WAIT_MS_MAX, Waiters } from '../src/gateway/rest/submit.js';
 import { createApiKey, grantAppKey } from '../src/index.js';
-import { type DevNode, startDevNode, TEST_APP } from './devNode.js';
+import { type DevNode, rpcCall, startDevNode, TEST_APP } from './devNode.js';
 import { type CompiledContract, compileTestToken } from './fixtures/compile.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field and each field is asserted
@@ -33,16 +33,7 @@ const num = (q: string) => Number(BigInt(q));
 const dec = (q: string) => BigInt(q).toString();
 const pad32 = (address: string) => `0x${address.slice(2).toLowerCase().padStart(64, '0')}`;
 
-async function rpc<T = Json>(method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(dev.rpcUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: T; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
+const rpc = <T = Json>(method: string, params: unknown[] = []): Promise<T> => rpcCall<T>(dev.rpcUrl, method, params);
 
 type RestAnswer = { status: number; body: Json; headers: Headers };
 

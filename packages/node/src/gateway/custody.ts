@@ -44,8 +44,8 @@ import {
   SubmitAnswerSchema,
   submitAndWait,
   submitRaw,
-  WAIT_MS_DEFAULT,
   WAIT_MS_MAX,
+  WaitMsSchema,
 } from './rest/submit.js';
 
 /** Custodial accounts one app may hold. */
@@ -221,13 +221,7 @@ const TxBodySchema = z
       .max(TX_ARGS_MAX)
       .optional()
       .describe('The call arguments; integers as decimal strings, addresses and bytes as 0x-hex'),
-    waitMs: z
-      .number()
-      .int()
-      .min(0)
-      .max(WAIT_MS_MAX)
-      .default(WAIT_MS_DEFAULT)
-      .describe(`How long to wait for the block, in ms (default ${WAIT_MS_DEFAULT}, at most ${WAIT_MS_MAX})`),
+    waitMs: WaitMsSchema,
   })
   .superRefine((b, issue) => {
     if (b.data !== undefined && b.abi !== undefined)

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { bytesToHex } from '@polis/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Closers } from '../closers.js';
 import type { GatewayConfig } from '../config.js';
 import { type AccessSource, FileAccessSource } from './access.js';
 import { createContext, type GatewayContext, type GatewayLedger } from './context.js';
@@ -52,17 +53,8 @@ function usageJson(u: Usage) {
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger } = options;
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const c of closers.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        logger.error({ err }, 'error while closing the gateway');
-      }
-    }
-    closers.length = 0;
-  };
+  const closers = new Closers(logger, 'gateway');
+  const close = () => closers.close();
   try {
     const access =
       options.access ??

@@ -31,8 +31,8 @@ import {
   SubmitAnswerSchema,
   submitAndWait,
   submitRaw,
-  WAIT_MS_DEFAULT,
   WAIT_MS_MAX,
+  WaitMsSchema,
 } from './submit.js';
 
 /** Addresses one `GET /events` may filter on. */
@@ -432,13 +432,7 @@ export function chainRoutes(ctx: GatewayContext): AnyRoute[] {
         raw: HexDataSchema.refine((s) => s.length > 2, 'must not be empty').describe(
           'The signed transaction, as eth_sendRawTransaction takes it',
         ),
-        waitMs: z
-          .number()
-          .int()
-          .min(0)
-          .max(WAIT_MS_MAX)
-          .default(WAIT_MS_DEFAULT)
-          .describe(`How long to wait for the block, in ms (0: do not wait; default ${WAIT_MS_DEFAULT}, at most ${WAIT_MS_MAX})`),
+        waitMs: WaitMsSchema,
       }),
       response: SubmitAnswerSchema,
       errors: {

@@ -30,6 +30,15 @@ export const IDEMPOTENCY_KEY_LENGTH_MAX = 128;
 const RETRY_AFTER_SECONDS = 1;
 
 /** Schemas shared by the REST routes: 0x-hex for bytes, JSON numbers for heights and counts, decimal strings for amounts. */
+/** How long a submit waits for the transaction's block. */
+export const WaitMsSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(WAIT_MS_MAX)
+  .default(WAIT_MS_DEFAULT)
+  .describe(`How long to wait for the block, in ms (0: do not wait; default ${WAIT_MS_DEFAULT}, at most ${WAIT_MS_MAX})`);
+
 export const HexDataSchema = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'must be 0x-prefixed hex with an even number of digits');
 export const Hash32Schema = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 32-byte hash: 0x and 64 hex digits');
 export const AddressSchema = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 20-byte address: 0x and 40 hex digits');
