@@ -18,6 +18,7 @@ const LAYER: Record<string, number> = {
   consensus: 1,
   ledger: 1,
   sdk: 1,
+  governance: 1,
   execution: 2,
   node: 3,
   portal: 4,

@@ -15,6 +15,8 @@ export enum CliErrorCode {
   FILE_EXISTS = 'CLI_ERROR_FILE_EXISTS',
   /** An option has a value the command cannot use. */
   INVALID_OPTION = 'CLI_ERROR_INVALID_OPTION',
+  /** A node refused what the command sent, or included it with a failed receipt. */
+  REFUSED = 'CLI_ERROR_REFUSED',
 }
 
 /** The payload of a `CliError`. */
@@ -22,7 +24,8 @@ export type CliErrorType =
   | { code: CliErrorCode.NO_PASSWORD }
   | { code: CliErrorCode.FILE_UNREADABLE; path: string }
   | { code: CliErrorCode.FILE_EXISTS; path: string }
-  | { code: CliErrorCode.INVALID_OPTION; option: string; value: string };
+  | { code: CliErrorCode.INVALID_OPTION; option: string; value: string }
+  | { code: CliErrorCode.REFUSED; reason: string };
 
 /** An error in how the CLI was called. */
 export class CliError extends PolisError<CliErrorType> {

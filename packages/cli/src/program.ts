@@ -1,5 +1,6 @@
 /** Builds the `polis` command tree. */
 import { Command } from 'commander';
+import { registerAdminCommands } from './commands/admin.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
@@ -26,6 +27,7 @@ export function createProgram(io: ProgramIO): Command {
   registerNodeCommands(program, io.out);
   registerNetworkCommands(program, io.out);
   registerAppCommands(program, io.out);
+  registerAdminCommands(program, io.out);
   registerSimCommand(program, io);
   return program;
 }

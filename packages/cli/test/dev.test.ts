@@ -20,6 +20,7 @@ type Ready = {
   dataDir: string;
   nodes: { name: string; pid: number; rpcBase: string; rpcUrl: string }[];
   apps: App[];
+  system: { chainId: number; rpcUrl: string; admins: string[]; threshold: number };
   accounts: { address: string; privateKey: string }[];
 };
 
@@ -109,6 +110,19 @@ describe('polis dev', () => {
       const balance = await rpc(app.rpcUrl, 'eth_getBalance', [ready.accounts[0]?.address, 'latest']);
       expect(BigInt(balance.body.result as string), app.id).toBe(10n ** 24n);
     }
+    // The system ledger runs on every node, governed by accounts 0-2, two of them per action.
+    expect(ready.system).toMatchObject({ chainId: 31336, threshold: 2, rpcUrl: `${ready.nodes[0]?.rpcBase}/v1/system` });
+    expect(ready.system.admins).toEqual(ready.accounts.slice(0, 3).map((a) => a.address));
+    for (const n of ready.nodes) {
+      const alliance = await rpc(`${n.rpcBase}/v1/system`, 'gov_getAlliance');
+      expect((alliance.body.result as { threshold: number }).threshold, n.name).toBe(2);
+      let head = 0;
+      for (let i = 0; i < 100 && head === 0; i++) {
+        head = (await rpc(`${n.rpcBase}/v1/system`, 'gov_blockNumber')).body.result as number;
+        if (head === 0) await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(head, `${n.name} makes system blocks`).toBeGreaterThan(0);
+    }
     // The key of one app does not open the other.
     const [demo, sandbox] = ready.apps as [App, App];
     expect((await rpc(`${ready.nodes[1]?.rpcBase}/v1/demo/${sandbox.apiKey}`, 'eth_chainId')).status).toBe(403);
@@ -150,6 +164,45 @@ describe('key trust mode', () => {
     const body = (await sent.json()) as { status: string; receipt: { from: string; status: string } };
     expect(body.status).toBe('committed');
     expect(body.receipt.from.toLowerCase()).toBe(address.toLowerCase());
+  });
+});
+
+describe('polis admin', () => {
+  it('default: an action proposed by one admin runs once a second admin signs it, on every node', async () => {
+    const url = ready.system.rpcUrl;
+    const limits = { requestsPerSec: 5000, txPerSec: 500, bytesInPerSec: 50000000, bytesOutPerSec: 100000000 };
+    const action = JSON.stringify({ type: 'setPlan', name: 'gold', limits });
+    const proposed = polis('admin', 'propose', '--url', url, '--dev-account', '0', '--action', action);
+    expect(proposed.status, proposed.stderr).toBe(0);
+    expect(JSON.parse(proposed.stdout)).toMatchObject({ status: 'ok' });
+    const open = polis('admin', 'list', '--url', url, '--status', 'open');
+    const proposal = JSON.parse(open.stdout.trim().split('\n').at(-1) as string) as { id: number; action: { name: string } };
+    expect(proposal.action.name).toBe('gold');
+    const plansOf = async (base: string) =>
+      ((await rpc(`${base}/v1/system`, 'gov_listPlans')).body.result as { name: string }[]).map((p) => p.name);
+    expect(await plansOf(ready.nodes[1]?.rpcBase as string)).not.toContain('gold');
+
+    const signed = polis('admin', 'sign', '--url', url, '--dev-account', '1', '--proposal', String(proposal.id));
+    expect(signed.status, signed.stderr).toBe(0);
+    expect(JSON.parse(signed.stdout)).toMatchObject({ status: 'ok' });
+    for (const n of ready.nodes) {
+      for (let i = 0; i < 50 && !(await plansOf(n.rpcBase)).includes('gold'); i++)
+        await new Promise((done) => setTimeout(done, 100));
+      expect(await plansOf(n.rpcBase), n.name).toContain('gold');
+    }
+  });
+
+  it("error: a non-admin's proposal fails with NOT_ADMIN and exit code 1; a bad action is explained", () => {
+    const url = ready.system.rpcUrl;
+    const r = polis('admin', 'propose', '--url', url, '--dev-account', '5', '--action', '{"type":"setThreshold","threshold":1}');
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'failed', error: { code: 'NOT_ADMIN' } });
+    expect(r.stderr).toMatch(/refused it: NOT_ADMIN/);
+    const bad = polis('admin', 'propose', '--url', url, '--dev-account', '0', '--action', '{"type":"explode"}');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/invalid/);
+    const json = polis('admin', 'propose', '--url', url, '--dev-account', '0', '--action', '{nope');
+    expect(json.stderr).toMatch(/--action is not valid JSON/);
   });
 });
 

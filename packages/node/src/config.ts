@@ -68,34 +68,75 @@ export const GenesisNodeSchema = z.object({
   addrs: z.array(z.string().regex(/^\//, { message: 'must be a multiaddr such as /ip4/127.0.0.1/tcp/26656' })).default([]),
 });
 
-/** The genesis: the admitted nodes, the ledgers and their consensus parameters. */
-export const GenesisSchema = z.object({
-  genesisTime: z.number().int().nonnegative(),
-  /** The nodes admitted to the p2p network (the system-ledger work replaces this list). Every validator must be one. */
-  nodes: z.array(GenesisNodeSchema).default([]),
-  ledgers: z.array(LedgerGenesisSchema).min(1),
-  consensus: z
-    .object({
-      proposeMs: z.number().int().positive().default(3000),
-      proposeDeltaMs: z.number().int().nonnegative().default(500),
-      prevoteMs: z.number().int().positive().default(1000),
-      prevoteDeltaMs: z.number().int().nonnegative().default(500),
-      precommitMs: z.number().int().positive().default(1000),
-      precommitDeltaMs: z.number().int().nonnegative().default(500),
-      heartbeatMs: z.number().int().positive().default(10_000),
-      gossipMs: z.number().int().positive().default(500),
-    })
-    .default({
-      proposeMs: 3000,
-      proposeDeltaMs: 500,
-      prevoteMs: 1000,
-      prevoteDeltaMs: 500,
-      precommitMs: 1000,
-      precommitDeltaMs: 500,
-      heartbeatMs: 10_000,
-      gossipMs: 500,
-    }),
+/**
+ * The system ledger (ADR 0006): the alliance that governs the network and the governance nodes
+ * that validate it. Nodes, plans and the policy start from here; apps come through governance.
+ */
+export const SystemGenesisSchema = z.object({
+  /** Its chain id; different from every app's. */
+  chainId: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1),
+  /** The alliance admins' Ethereum addresses. */
+  admins: z.array(hex(20)).min(1),
+  /** k of the k-of-n approvals an action needs. */
+  threshold: z.number().int().min(1),
+  /** The governance nodes (public keys of `nodes`) that validate the system ledger. */
+  validators: z.array(hex(32)).min(1),
+  /** The operator address recorded for the genesis nodes. */
+  operator: hex(20),
+  /** Dev networks: app requests are approved without a vote. */
+  autoApproveApps: z.boolean().default(false),
+  plans: z
+    .record(
+      z.string(),
+      z.object({
+        requestsPerSec: z.number().int().positive(),
+        txPerSec: z.number().int().positive(),
+        bytesInPerSec: z.number().int().positive(),
+        bytesOutPerSec: z.number().int().positive(),
+      }),
+    )
+    .optional(),
 });
+
+/** The genesis: the admitted nodes, the ledgers and their consensus parameters. */
+export const GenesisSchema = z
+  .object({
+    genesisTime: z.number().int().nonnegative(),
+    /** The nodes admitted to the p2p network (the system-ledger work replaces this list). Every validator must be one. */
+    nodes: z.array(GenesisNodeSchema).default([]),
+    ledgers: z.array(LedgerGenesisSchema).default([]),
+    /** The system ledger, when this network is governed on one. */
+    system: SystemGenesisSchema.optional(),
+    consensus: z
+      .object({
+        proposeMs: z.number().int().positive().default(3000),
+        proposeDeltaMs: z.number().int().nonnegative().default(500),
+        prevoteMs: z.number().int().positive().default(1000),
+        prevoteDeltaMs: z.number().int().nonnegative().default(500),
+        precommitMs: z.number().int().positive().default(1000),
+        precommitDeltaMs: z.number().int().nonnegative().default(500),
+        heartbeatMs: z.number().int().positive().default(10_000),
+        gossipMs: z.number().int().positive().default(500),
+      })
+      .default({
+        proposeMs: 3000,
+        proposeDeltaMs: 500,
+        prevoteMs: 1000,
+        prevoteDeltaMs: 500,
+        precommitMs: 1000,
+        precommitDeltaMs: 500,
+        heartbeatMs: 10_000,
+        gossipMs: 500,
+      }),
+  })
+  .refine((g) => g.ledgers.length > 0 || g.system !== undefined, {
+    message: 'a genesis needs at least one ledger, or a system ledger',
+    path: ['ledgers'],
+  });
 
 /** The gateway: API access, limits on requests, TLS, webhooks and custodial keys. */
 export const GatewayConfigSchema = z.object({
@@ -164,6 +205,7 @@ export type LedgerGenesis = z.infer<typeof LedgerGenesisSchema>;
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 export type GenesisNode = z.infer<typeof GenesisNodeSchema>;
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type SystemGenesis = z.infer<typeof SystemGenesisSchema>;
 
 /** Reads and validates a JSON file against `schema`. */
 export function readJsonFile<T>(path: string, schema: z.ZodType<T>, what: string): T {

@@ -32,6 +32,7 @@ import { createGateway, type Gateway } from './gateway/gateway.js';
 import { LedgerApp } from './ledgerApp.js';
 import { type AdmittedPeer, P2PHost } from './p2p/index.js';
 import { createEthMethods } from './rpc/eth.js';
+import { type HostedSystem, hostSystemLedger } from './system/host.js';
 import { FileWal } from './walFile.js';
 
 /** How often pending transactions are sent to the peers again, and how many at a time. */
@@ -71,6 +72,8 @@ export type RunningNode = {
   /** The JSON-RPC endpoint of a ledger for an API key: `<rpcBase>/v1/<ledgerId>/<apiKey>`. */
   rpcUrl(ledgerId: string, apiKey: string): string;
   ledgers: HostedLedger[];
+  /** The system ledger, when the genesis has one. */
+  system?: HostedSystem;
   gateway: Gateway;
   p2p: P2PHost;
   close(): Promise<void>;
@@ -160,6 +163,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     // The admitted set: every node of the genesis, and every validator even if unlisted there.
     const admitted = new Map<string, AdmittedPeer>();
     for (const n of genesis.nodes) admitted.set(n.publicKey.toLowerCase(), { publicKey: n.publicKey, addrs: n.addrs });
+    for (const v of genesis.system?.validators ?? []) {
+      if (!admitted.has(v.toLowerCase())) admitted.set(v.toLowerCase(), { publicKey: v, addrs: [] });
+    }
     for (const g of genesis.ledgers) {
       for (const v of g.validators) {
         if (!admitted.has(v.publicKey.toLowerCase()))
@@ -173,6 +179,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       logger: logger.child({ module: 'p2p' }),
     });
     closers.push(() => p2p.close());
+
+    // The system ledger first: the app ledgers will follow its configuration (ADR 0006).
+    const system = await hostSystemLedger({ genesis, dataDir, signer, p2p, clock: systemClock, logger, closers });
 
     const ledgers: HostedLedger[] = [];
     const gatewayLedgers = new Map<string, GatewayLedger>();
@@ -311,6 +320,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       dataDir,
       logger,
       version: NODE_VERSION,
+      ...(system ? { system: system.methods } : {}),
     });
     // The gateway closes first, so no request reaches a closed ledger.
     closers.push(() => gateway.close());
@@ -338,7 +348,16 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     }
     const rpcBase = await gateway.listen(config.rpc.host, config.rpc.port);
     logger.info({ rpc: rpcBase, p2p: p2p.addrs, ledgers: ledgers.map((l) => l.id) }, 'node started');
-    return { name: config.name, rpcBase, rpcUrl: (id, key) => `${rpcBase}/v1/${id}/${key}`, ledgers, gateway, p2p, close };
+    return {
+      name: config.name,
+      rpcBase,
+      rpcUrl: (id, key) => `${rpcBase}/v1/${id}/${key}`,
+      ledgers,
+      ...(system ? { system } : {}),
+      gateway,
+      p2p,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

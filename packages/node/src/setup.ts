@@ -19,7 +19,7 @@ import {
   toChecksumAddress,
   utf8ToBytes,
 } from '@polis/core';
-import { ConfigError, ConfigErrorCode, type Genesis, GenesisSchema, NodeConfigSchema } from './config.js';
+import { ConfigError, ConfigErrorCode, type Genesis, GenesisSchema, NodeConfigSchema, type SystemGenesis } from './config.js';
 import { AccessFileSchema, createApiKey, readAccessFile, type Scope, writeAccessFile } from './gateway/access.js';
 
 /** Files of an initialised node directory. */
@@ -141,6 +141,8 @@ export function buildGenesis(options: {
   ledgers: GenesisLedger[];
   genesisTime?: number;
   consensus?: Partial<Genesis['consensus']>;
+  /** A system ledger validated by `validators` (ADR 0006). */
+  system?: Omit<SystemGenesis, 'validators' | 'autoApproveApps'> & { autoApproveApps?: boolean };
 }): Genesis {
   return GenesisSchema.parse({
     genesisTime: options.genesisTime ?? Date.now(),
@@ -157,6 +159,15 @@ export function buildGenesis(options: {
       allowlist: l.allowlist ?? [],
       alloc: (l.alloc ?? []).map((a) => ({ address: a.address, balance: a.balance.toString() })),
     })),
+    ...(options.system
+      ? {
+          system: {
+            ...options.system,
+            validators: options.validators.map((v) => v.publicKey),
+            autoApproveApps: options.system.autoApproveApps ?? false,
+          },
+        }
+      : {}),
     ...(options.consensus ? { consensus: { ...GenesisSchema.shape.consensus.parse(undefined), ...options.consensus } } : {}),
   });
 }

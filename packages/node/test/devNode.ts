@@ -36,6 +36,8 @@ export type DevNodeOptions = {
   plan?: string;
   /** The node's logger (default: silent unless POLIS_TEST_LOG is set). */
   logger?: Logger;
+  /** A system ledger on this node (the node is its only validator). */
+  system?: Parameters<typeof buildGenesis>[0]['system'];
 };
 
 /** A running test node and its directory. */
@@ -89,6 +91,7 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
       validators: [identity],
       ledgers: [TEST_APP, ...(options.moreLedgers ?? [])].map((l) => ({ ...l, alloc: devAlloc() })),
       consensus: { heartbeatMs: options.heartbeatMs ?? 250 },
+      ...(options.system ? { system: options.system } : {}),
     });
     writeGenesis(join(dir, NODE_FILES.genesis), genesis);
   } catch (err) {

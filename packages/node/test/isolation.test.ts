@@ -88,7 +88,8 @@ describe('two apps on one node', () => {
     expect(logsA.length).toBeGreaterThan(0);
     expect(logsB).toEqual([]);
     // A's token balance exists on A only (B has no contract there: the call returns nothing).
-    const balanceOf = `0x70a08231${(dev.accounts[1]?.address as string).slice(2).toLowerCase().padStart(64, '0')}`;
+    const holder = dev.accounts[1]?.address as string;
+    const balanceOf = `0x70a08231${holder.slice(2).toLowerCase().padStart(64, '0')}`;
     expect(BigInt(await rpcCall<string>(dev.rpcUrl, 'eth_call', [{ to: token, data: balanceOf }, 'latest']))).toBe(5n);
     expect(await rpcCall(bUrl, 'eth_call', [{ to: token, data: balanceOf }, 'latest'])).toBe('0x');
     const rest = await fetch(`${dev.baseUrl}/api/v1/apps/${B.id}/transactions/${transferHash}`, {

@@ -39,6 +39,12 @@ export const DEV_APP = { id: 'demo', chainId: 31337, plan: 'dedicated' };
 /** A second app on the `free` plan, whose low limits let a newcomer see a 429. */
 export const SANDBOX_APP = { id: 'sandbox', chainId: 31338, plan: 'free' };
 const DEV_APPS = [DEV_APP, SANDBOX_APP];
+/**
+ * The dev network's system ledger (ADR 0006), validated by every node: the first three
+ * development accounts are the alliance admins, two of them approve an action, and app requests
+ * are approved without a vote.
+ */
+const DEV_SYSTEM = { chainId: 31336, admins: 3, threshold: 2 };
 /** The dev network's API keys, kept in plain text beside its data (dev networks only) so that a rerun prints them again. */
 const DEV_KEYS_FILE = 'dev-keys.json';
 const DEV_ACCOUNTS = 10;
@@ -162,6 +168,13 @@ async function prepare(
     const genesis = buildGenesis({
       validators: dirs.map(readIdentity),
       ledgers: DEV_APPS.map((a) => ({ id: a.id, chainId: a.chainId, alloc: devAlloc(DEV_ACCOUNTS) })),
+      system: {
+        chainId: DEV_SYSTEM.chainId,
+        admins: Array.from({ length: DEV_SYSTEM.admins }, (_, i) => devAccount(i).address.toLowerCase()),
+        threshold: DEV_SYSTEM.threshold,
+        operator: devAccount(0).address.toLowerCase(),
+        autoApproveApps: true,
+      },
       consensus: { ...DEV_TIMEOUTS, heartbeatMs },
     });
     for (const dir of dirs) writeGenesis(join(dir, NODE_FILES.genesis), genesis);
@@ -236,6 +249,12 @@ export function registerDevCommand(program: Command, print: Print): void {
           rpcUrl: endpoint(first, a.id),
           wsUrl: endpoint(first, a.id).replace(/^http/, 'ws'),
         })),
+        system: {
+          chainId: DEV_SYSTEM.chainId,
+          rpcUrl: `${first.rpcBase}/v1/system`,
+          admins: accounts.slice(0, DEV_SYSTEM.admins).map((a) => a.address),
+          threshold: DEV_SYSTEM.threshold,
+        },
         accounts,
       };
       if (opts.json) print(JSON.stringify(summary));
@@ -250,6 +269,9 @@ export function registerDevCommand(program: Command, print: Print): void {
             `  REST      ${first.rpcBase}/api/v1/apps/${a.id}  (Authorization: Bearer <key>; ${first.rpcBase}/api/v1/openapi.json)`,
           );
         }
+        print(
+          `System ledger (chain id ${DEV_SYSTEM.chainId}): ${summary.system.rpcUrl}; admins are accounts 0-${DEV_SYSTEM.admins - 1}, ${DEV_SYSTEM.threshold} of them approve an action`,
+        );
         print('Development accounts, each with 1,000,000 ETH on every app (fees are zero). Never use these keys elsewhere:');
         for (const a of accounts) print(`  ${a.address}  ${a.privateKey}`);
         print('Press Ctrl-C to stop.');

@@ -13,7 +13,8 @@ import type { GatewayConfig } from '../config.js';
 import { type AccessSource, FileAccessSource } from './access.js';
 import { createContext, type GatewayContext, type GatewayLedger } from './context.js';
 import { Custody } from './custody.js';
-import { createHttpServer } from './http.js';
+import { createHttpServer, registerSystemRoute } from './http.js';
+import type { RpcMethods } from './jsonrpc.js';
 import { RateLimiter } from './limits.js';
 import { Meter, type Usage } from './metering.js';
 import { appRoutes, usageRoute } from './rest/app.js';
@@ -35,6 +36,8 @@ export type GatewayOptions = {
   version: string;
   /** Replaces the access file (tests). */
   access?: AccessSource;
+  /** The system ledger's `gov_*` methods, served at `POST /v1/system`. */
+  system?: RpcMethods;
 };
 
 /** A running gateway. */
@@ -87,6 +90,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       );
     }
     const app = createHttpServer(ctx, options.configDir);
+    if (options.system) registerSystemRoute(app, ctx, options.system);
     closers.push(() => app.close());
     // Open sockets are closed before the server, or its close would wait for them.
     closers.push(await registerWebSocket(app, ctx));

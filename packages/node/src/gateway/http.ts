@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { RpcCode } from '../rpc/errors.js';
 import type { GatewayContext } from './context.js';
 import { retryAfterSeconds } from './context.js';
-import { dispatch, errorResponse, requestCount, tooDeep } from './jsonrpc.js';
+import { dispatch, errorResponse, type RpcMethods, requestCount, tooDeep } from './jsonrpc.js';
 import type { Throttle } from './limits.js';
 
 /** The longest path parameter the router accepts (a key is 64 characters). */
@@ -189,4 +189,23 @@ export function bearer(req: FastifyRequest): string | undefined {
 
 function resolvePath(base: string, p: string): string {
   return p.startsWith('/') ? p : `${base}/${p}`;
+}
+
+/**
+ * `POST /v1/system`: the system ledger's `gov_*` methods. Governance transactions carry their own
+ * signatures and the registries are public configuration, so this route takes no API key
+ * (ADR 0006); the body, depth, batch and time limits are the same as for app ledgers.
+ */
+export function registerSystemRoute(app: FastifyInstance, ctx: GatewayContext, methods: RpcMethods): void {
+  app.post('/v1/system', async (req, reply) => {
+    const body = bodyOf(req);
+    if (!body.ok) return reply.send(errorResponse(null, RpcCode.PARSE_ERROR, body.message));
+    const resolve = (name: string) => (Object.hasOwn(methods, name) ? methods[name] : undefined);
+    const answer = await dispatch(resolve, body.value, ctx.logger, {
+      timeoutMs: ctx.config.requestTimeoutMs,
+      batchMax: ctx.config.batchMax,
+    });
+    if (answer === undefined) return reply.code(204).send();
+    return reply.send(answer);
+  });
 }

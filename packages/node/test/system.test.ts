@@ -1,0 +1,132 @@
+/**
+ * The system ledger hosted in a node (ADR 0006), driven from outside over `POST /v1/system` with
+ * signed governance transactions: an action with k-1 approvals does nothing and the k-th executes
+ * it, with every approval kept; a non-admin's proposal is included but refused; a replayed
+ * transaction never gets in; and the state survives a restart.
+ */
+import { bytesToHex, keccak256, privateKeyToAddress, utf8ToBytes } from '@polis/core';
+import { encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevNode, rpcCall, startDevNode } from './devNode.js';
+
+const SYSTEM_CHAIN_ID = 77;
+const keyOf = (name: string) => keccak256(utf8ToBytes(`polis test admin ${name}`));
+const admins = ['a', 'b', 'c'].map((n) => ({ key: keyOf(n), address: bytesToHex(privateKeyToAddress(keyOf(n))) }));
+const outsider = { key: keyOf('outsider'), address: bytesToHex(privateKeyToAddress(keyOf('outsider'))) };
+
+let dev: DevNode;
+let url: string;
+let firstHash: string;
+
+async function send(signer: { key: Uint8Array; address: string }, body: GovBody, nonce?: number): Promise<string> {
+  const n = nonce ?? (await rpcCall<number>(url, 'gov_getNonce', [signer.address]));
+  const tx = signGovTxSecp256k1({ chainId: SYSTEM_CHAIN_ID, nonce: n, body }, signer.key);
+  return rpcCall<string>(url, 'gov_sendTransaction', [bytesToHex(encodeGovTx(tx))]);
+}
+
+type Receipt = { status: 'ok' | 'failed'; error?: { code: string; message: string }; blockNumber: number };
+
+async function receipt(hash: string): Promise<Receipt> {
+  for (let i = 0; i < 400; i++) {
+    const r = await rpcCall<Receipt | null>(url, 'gov_getReceipt', [hash]);
+    if (r) return r;
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  throw new Error(`no receipt for ${hash}`);
+}
+
+const gold = { requestsPerSec: 5_000, txPerSec: 500, bytesInPerSec: 50_000_000, bytesOutPerSec: 100_000_000 };
+
+beforeAll(async () => {
+  dev = await startDevNode({
+    system: {
+      chainId: SYSTEM_CHAIN_ID,
+      admins: admins.map((a) => a.address),
+      threshold: 2,
+      operator: admins[0]?.address as string,
+    },
+  });
+  url = `${dev.baseUrl}/v1/system`;
+});
+
+afterAll(async () => {
+  await dev?.close();
+});
+
+describe('system ledger', () => {
+  it('default: the alliance and policy of the genesis are served', async () => {
+    expect(await rpcCall(url, 'gov_chainId')).toBe(SYSTEM_CHAIN_ID);
+    const alliance = await rpcCall<{ admins: string[]; threshold: number }>(url, 'gov_getAlliance');
+    expect(alliance.threshold).toBe(2);
+    expect(alliance.admins.map((a) => a.toLowerCase()).sort()).toEqual(admins.map((a) => a.address).sort());
+    const nodes = await rpcCall<{ status: string }[]>(url, 'gov_listNodes');
+    expect(nodes.map((n) => n.status)).toEqual(['active']);
+  });
+
+  it('default: k-1 approvals do nothing; the k-th executes the action, and every approval is kept', async () => {
+    const expiresAt = Date.now() + 600_000;
+    firstHash = await send(admins[0] as never, {
+      type: 'propose',
+      action: { type: 'setPlan', name: 'gold', limits: gold },
+      expiresAt,
+    });
+    const proposed = await receipt(firstHash);
+    expect(proposed.status).toBe('ok');
+    const open = await rpcCall<{ id: number; effectiveStatus: string }[]>(url, 'gov_listProposals');
+    const id = open.find((p) => p.effectiveStatus === 'open')?.id as number;
+    expect(id).toBeGreaterThan(0);
+    let plans = await rpcCall<{ name: string }[]>(url, 'gov_listPlans');
+    expect(plans.map((p) => p.name)).not.toContain('gold');
+
+    expect((await receipt(await send(admins[1] as never, { type: 'approve', proposalId: id }))).status).toBe('ok');
+    plans = await rpcCall<{ name: string }[]>(url, 'gov_listPlans');
+    expect(plans.map((p) => p.name)).toContain('gold');
+    const proposal = await rpcCall<{ status: string; approvals: { address: string }[] }>(url, 'gov_getProposal', [id]);
+    expect(proposal.status).toBe('executed');
+    expect(proposal.approvals.map((a) => a.address.toLowerCase())).toEqual([admins[0]?.address, admins[1]?.address]);
+
+    // A third approval of an executed proposal is included, refused, and changes nothing.
+    const late = await receipt(await send(admins[2] as never, { type: 'approve', proposalId: id }));
+    expect(late.status).toBe('failed');
+    expect(late.error?.code).toMatch(/EXECUTED/);
+  });
+
+  it("error: a non-admin's proposal is included with a failed receipt that says why", async () => {
+    const r = await receipt(
+      await send(outsider, { type: 'propose', action: { type: 'setThreshold', threshold: 1 }, expiresAt: Date.now() + 60_000 }),
+    );
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('NOT_ADMIN');
+    expect(r.error?.message).toMatch(/admin/);
+    expect((await rpcCall<{ threshold: number }>(url, 'gov_getAlliance')).threshold).toBe(2);
+  });
+
+  it('error: a replayed transaction and a wrong chain id are refused before they reach a block', async () => {
+    const nonce = await rpcCall<number>(url, 'gov_getNonce', [admins[2]?.address]);
+    await expect(send(admins[2] as never, { type: 'approve', proposalId: 1 }, nonce - 1)).rejects.toThrow(/nonce/);
+    const tx = signGovTxSecp256k1(
+      { chainId: SYSTEM_CHAIN_ID + 1, nonce, body: { type: 'approve', proposalId: 1 } },
+      admins[2]?.key as Uint8Array,
+    );
+    await expect(rpcCall(url, 'gov_sendTransaction', [bytesToHex(encodeGovTx(tx))])).rejects.toThrow(/chain/);
+    await expect(rpcCall(url, 'gov_sendTransaction', ['0x1234'])).rejects.toThrow();
+  });
+
+  it('behavior: the governance state and its receipts survive a restart', async () => {
+    const before = await rpcCall<{ name: string }[]>(url, 'gov_listPlans');
+    const head = await rpcCall<number>(url, 'gov_blockNumber');
+    await dev.restart();
+    url = `${dev.baseUrl}/v1/system`;
+    expect(await rpcCall(url, 'gov_listPlans')).toEqual(before);
+    expect(await rpcCall<number>(url, 'gov_blockNumber')).toBeGreaterThanOrEqual(head);
+    expect((await rpcCall<Receipt>(url, 'gov_getReceipt', [firstHash])).status).toBe('ok');
+    const r = await receipt(
+      await send(admins[0] as never, {
+        type: 'propose',
+        action: { type: 'setPlan', name: 'gold', limits: null },
+        expiresAt: Date.now() + 60_000,
+      }),
+    );
+    expect(r.status).toBe('ok');
+  });
+});
