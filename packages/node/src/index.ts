@@ -8,6 +8,7 @@ export * from './node.js';
 export * from './rpc/errors.js';
 export * from './rpc/eth.js';
 export * from './setup.js';
+export * from './system/follower.js';
 export * from './system/host.js';
 export * from './system/systemApp.js';
 export * from './walFile.js';

@@ -32,6 +32,7 @@ import { createGateway, type Gateway } from './gateway/gateway.js';
 import { LedgerApp } from './ledgerApp.js';
 import { type AdmittedPeer, P2PHost } from './p2p/index.js';
 import { createEthMethods } from './rpc/eth.js';
+import { SystemFollower } from './system/follower.js';
 import { type HostedSystem, hostSystemLedger } from './system/host.js';
 import { FileWal } from './walFile.js';
 
@@ -74,6 +75,10 @@ export type RunningNode = {
   ledgers: HostedLedger[];
   /** The system ledger, when the genesis has one. */
   system?: HostedSystem;
+  /** Follows the system ledger's app assignments, when there is one. */
+  follower?: SystemFollower;
+  /** The node's Ed25519 public key (0x hex). */
+  publicKey: `0x${string}`;
   gateway: Gateway;
   p2p: P2PHost;
   close(): Promise<void>;
@@ -183,130 +188,152 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     // The system ledger first: the app ledgers will follow its configuration (ADR 0006).
     const system = await hostSystemLedger({ genesis, dataDir, signer, p2p, clock: systemClock, logger, closers });
 
+    /**
+     * Opens one app ledger: its database, state, mempool, executors, application and engine,
+     * and its p2p channels. Used for the genesis ledgers and for the ones the system ledger
+     * assigns later (ADR 0006); `close` undoes it in reverse.
+     */
+    const openLedger = async (g: LedgerGenesis, genesisTime: number) => {
+      const own = new Closers(logger, `ledger ${g.id}`);
+      try {
+        const dir = join(dataDir, 'ledgers', g.id);
+        mkdirSync(dir, { recursive: true });
+        const db = openLedgerDatabase({ path: join(dir, 'db') });
+        own.push(() => db.close());
+        const state = await openStateStore({ db, commitment: config.commitment });
+        const chain = new ChainStore(db);
+        const validators = createValidatorSet(g.validators.map((v) => ({ publicKey: hexToBytes(v.publicKey), power: v.power })));
+        await ensureGenesis(state, chain, g, genesisTime, validators);
+
+        const chainId = BigInt(g.chainId);
+        const common = createLedgerCommon(chainId);
+        const allow = new Set(g.allowlist.map((a) => a.toLowerCase()));
+        const mempool = new Mempool({
+          common,
+          nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
+          balanceOf: (a) => state.getAccount(a)?.balance ?? 0n,
+          blockGasLimit: BigInt(g.gasLimit),
+          ...(g.accessPolicy === 'allowlist' ? { isPermitted: (a: Uint8Array) => allow.has(bytesToHex(a)) } : {}),
+        });
+        // Two executors: blocks and calls never share an overlay.
+        const executor = await BlockExecutor.create({ common, committed: state });
+        const calls = await BlockExecutor.create({ common, committed: state });
+        const params = {
+          ledgerId: utf8ToBytes(g.id),
+          chainId,
+          gasLimit: BigInt(g.gasLimit),
+          maxBlockTxs: g.maxBlockTxs,
+          maxBlockBytes: g.maxBlockBytes,
+        };
+        const app = new LedgerApp({ params, state, chain, mempool, executor, validators });
+        const wal = new FileWal(join(dir, 'consensus.wal'));
+        own.push(() => wal.close());
+        const log = logger.child({ ledger: g.id });
+        const feed = new LedgerFeed((err) => log.error({ err }, 'a subscriber failed and was removed'));
+        own.push(
+          app.onBlock((block, receipts) =>
+            feed.emitBlock({ height: block.header.height, block, receipts, txHashes: receipts.map((r) => r.txHash) }),
+          ),
+        );
+        const c = genesis.consensus;
+        const engine = await ConsensusEngine.open({
+          ctx: {
+            ledgerId: params.ledgerId,
+            timeouts: {
+              proposeMs: c.proposeMs,
+              proposeDeltaMs: c.proposeDeltaMs,
+              prevoteMs: c.prevoteMs,
+              prevoteDeltaMs: c.prevoteDeltaMs,
+              precommitMs: c.precommitMs,
+              precommitDeltaMs: c.precommitDeltaMs,
+            },
+            valueIdOf: (v) => app.valueIdOf(v),
+            signer,
+          },
+          validators,
+          app,
+          wal,
+          blocks: app,
+          network: p2p.channel(g.id),
+          clock: systemClock,
+          heartbeatMs: c.heartbeatMs,
+          gossipMs: c.gossipMs,
+          onEvent: (e: EngineEvent) => {
+            if (e.type === 'decided') log.debug({ height: e.height, round: e.round }, 'block committed');
+            else if (e.type === 'evidence' || e.type === 'app-error' || e.type === 'invalid-message')
+              log.warn({ event: e.type }, 'consensus event');
+            else if (e.type === 'recovered')
+              log.info({ height: e.height, replayed: e.replayed, tornTail: e.tornTail }, 'consensus recovered');
+          },
+        });
+        // The engine stops before the stores it writes to close (closers run in reverse), and
+        // stops receiving before it stops.
+        own.push(() => engine.close());
+        own.push(p2p.channel(g.id).onMessage((peer, bytes) => engine.receive(peer, bytes)));
+        // Transactions travel on their own channel: a client may submit to any node, and the
+        // proposer of the next block must see the transaction. Every admitted node is a direct
+        // peer, so one hop reaches all of them and nothing is relayed.
+        const txChannel = p2p.channel(`${g.id}#tx`);
+        own.push(
+          txChannel.onMessage((_peer, raw) => {
+            try {
+              const d = mempool.add(raw);
+              engine.notifyWork();
+              feed.emitPending(d.hash);
+            } catch {
+              // Already known, or invalid here: the submitting node already answered its client.
+            }
+          }),
+        );
+        const submit = (raw: Uint8Array) => {
+          const d = mempool.add(raw);
+          txChannel.broadcast(raw);
+          engine.notifyWork();
+          feed.emitPending(d.hash);
+          return d.hash;
+        };
+        // A transaction is sent to the peers once, when it arrives; one that a peer missed (it was
+        // down, partitioned or paused) would wait until this node proposes. So the transactions
+        // that could go in the next block are sent again now and then, a bounded number at a time;
+        // peers that have them answer nothing (already known).
+        const resend = setInterval(() => {
+          for (const tx of mempool.select({ maxTxs: TX_RESEND_MAX, maxBytes: 4 * 1024 * 1024, maxGas: params.gasLimit * 4n })) {
+            txChannel.broadcast(tx.raw);
+          }
+        }, TX_RESEND_INTERVAL_MS);
+        resend.unref();
+        own.push(() => clearInterval(resend));
+        const gatewayLedger: GatewayLedger = {
+          id: g.id,
+          chainId: g.chainId,
+          params,
+          methods: createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }),
+          feed,
+          chain,
+          state,
+          mempool,
+          calls,
+          decode: (raw) => decodeTx(raw, common),
+          submit,
+        };
+        return {
+          hosted: { id: g.id, chainId: g.chainId, app, engine, state, chain } as HostedLedger,
+          gatewayLedger,
+          close: () => own.close(),
+        };
+      } catch (err) {
+        await own.close();
+        throw err;
+      }
+    };
+
     const ledgers: HostedLedger[] = [];
     const gatewayLedgers = new Map<string, GatewayLedger>();
     for (const g of genesis.ledgers) {
-      const dir = join(dataDir, 'ledgers', g.id);
-      mkdirSync(dir, { recursive: true });
-      const db = openLedgerDatabase({ path: join(dir, 'db') });
-      closers.push(() => db.close());
-      const state = await openStateStore({ db, commitment: config.commitment });
-      const chain = new ChainStore(db);
-      const validators = createValidatorSet(g.validators.map((v) => ({ publicKey: hexToBytes(v.publicKey), power: v.power })));
-      await ensureGenesis(state, chain, g, genesis.genesisTime, validators);
-
-      const chainId = BigInt(g.chainId);
-      const common = createLedgerCommon(chainId);
-      const allow = new Set(g.allowlist.map((a) => a.toLowerCase()));
-      const mempool = new Mempool({
-        common,
-        nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
-        balanceOf: (a) => state.getAccount(a)?.balance ?? 0n,
-        blockGasLimit: BigInt(g.gasLimit),
-        ...(g.accessPolicy === 'allowlist' ? { isPermitted: (a: Uint8Array) => allow.has(bytesToHex(a)) } : {}),
-      });
-      // Two executors: blocks and calls never share an overlay.
-      const executor = await BlockExecutor.create({ common, committed: state });
-      const calls = await BlockExecutor.create({ common, committed: state });
-      const params = {
-        ledgerId: utf8ToBytes(g.id),
-        chainId,
-        gasLimit: BigInt(g.gasLimit),
-        maxBlockTxs: g.maxBlockTxs,
-        maxBlockBytes: g.maxBlockBytes,
-      };
-      const app = new LedgerApp({ params, state, chain, mempool, executor, validators });
-      const wal = new FileWal(join(dir, 'consensus.wal'));
-      closers.push(() => wal.close());
-      const log = logger.child({ ledger: g.id });
-      const feed = new LedgerFeed((err) => log.error({ err }, 'a subscriber failed and was removed'));
-      closers.push(
-        app.onBlock((block, receipts) =>
-          feed.emitBlock({ height: block.header.height, block, receipts, txHashes: receipts.map((r) => r.txHash) }),
-        ),
-      );
-      const c = genesis.consensus;
-      const engine = await ConsensusEngine.open({
-        ctx: {
-          ledgerId: params.ledgerId,
-          timeouts: {
-            proposeMs: c.proposeMs,
-            proposeDeltaMs: c.proposeDeltaMs,
-            prevoteMs: c.prevoteMs,
-            prevoteDeltaMs: c.prevoteDeltaMs,
-            precommitMs: c.precommitMs,
-            precommitDeltaMs: c.precommitDeltaMs,
-          },
-          valueIdOf: (v) => app.valueIdOf(v),
-          signer,
-        },
-        validators,
-        app,
-        wal,
-        blocks: app,
-        network: p2p.channel(g.id),
-        clock: systemClock,
-        heartbeatMs: c.heartbeatMs,
-        gossipMs: c.gossipMs,
-        onEvent: (e: EngineEvent) => {
-          if (e.type === 'decided') log.debug({ height: e.height, round: e.round }, 'block committed');
-          else if (e.type === 'evidence' || e.type === 'app-error' || e.type === 'invalid-message')
-            log.warn({ event: e.type }, 'consensus event');
-          else if (e.type === 'recovered')
-            log.info({ height: e.height, replayed: e.replayed, tornTail: e.tornTail }, 'consensus recovered');
-        },
-      });
-      // The engine stops before the stores it writes to close (closers run in reverse), and
-      // stops receiving before it stops.
-      closers.push(() => engine.close());
-      closers.push(p2p.channel(g.id).onMessage((peer, bytes) => engine.receive(peer, bytes)));
-      // Transactions travel on their own channel: a client may submit to any node, and the
-      // proposer of the next block must see the transaction. Every admitted node is a direct
-      // peer, so one hop reaches all of them and nothing is relayed.
-      const txChannel = p2p.channel(`${g.id}#tx`);
-      closers.push(
-        txChannel.onMessage((_peer, raw) => {
-          try {
-            const d = mempool.add(raw);
-            engine.notifyWork();
-            feed.emitPending(d.hash);
-          } catch {
-            // Already known, or invalid here: the submitting node already answered its client.
-          }
-        }),
-      );
-      const submit = (raw: Uint8Array) => {
-        const d = mempool.add(raw);
-        txChannel.broadcast(raw);
-        engine.notifyWork();
-        feed.emitPending(d.hash);
-        return d.hash;
-      };
-      // A transaction is sent to the peers once, when it arrives; one that a peer missed (it was
-      // down, partitioned or paused) would wait until this node proposes. So the transactions
-      // that could go in the next block are sent again now and then, a bounded number at a time;
-      // peers that have them answer nothing (already known).
-      const resend = setInterval(() => {
-        for (const tx of mempool.select({ maxTxs: TX_RESEND_MAX, maxBytes: 4 * 1024 * 1024, maxGas: params.gasLimit * 4n })) {
-          txChannel.broadcast(tx.raw);
-        }
-      }, TX_RESEND_INTERVAL_MS);
-      resend.unref();
-      closers.push(() => clearInterval(resend));
-      gatewayLedgers.set(g.id, {
-        id: g.id,
-        chainId: g.chainId,
-        params,
-        methods: createEthMethods({ params, chain, state, mempool, calls, submit, clientVersion: NODE_VERSION }),
-        feed,
-        chain,
-        state,
-        mempool,
-        calls,
-        decode: (raw) => decodeTx(raw, common),
-        submit,
-      });
-      ledgers.push({ id: g.id, chainId: g.chainId, app, engine, state, chain });
+      const l = await openLedger(g, genesis.genesisTime);
+      closers.push(l.close);
+      ledgers.push(l.hosted);
+      gatewayLedgers.set(g.id, l.gatewayLedger);
     }
 
     const gateway = await createGateway({
@@ -346,6 +373,29 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         return { ok: true };
       });
     }
+    // The app ledgers the system ledger assigns to this node, now and as it changes (ADR 0006).
+    const follower = system
+      ? await SystemFollower.start({
+          system: system.app,
+          self: bytesToHex(signer.publicKey),
+          reserved: new Set(genesis.ledgers.map((g) => g.id)),
+          open: async (g) => {
+            const l = await openLedger(g, 0);
+            const detach = gateway.attach(l.gatewayLedger);
+            ledgers.push(l.hosted);
+            return {
+              close: async () => {
+                detach();
+                ledgers.splice(ledgers.indexOf(l.hosted), 1);
+                await l.close();
+              },
+            };
+          },
+          logger: logger.child({ module: 'follower' }),
+        })
+      : undefined;
+    // It stops (and closes what it opened) before the gateway and the system ledger close.
+    if (follower) closers.push(() => follower.close());
     const rpcBase = await gateway.listen(config.rpc.host, config.rpc.port);
     logger.info({ rpc: rpcBase, p2p: p2p.addrs, ledgers: ledgers.map((l) => l.id) }, 'node started');
     return {
@@ -354,6 +404,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       rpcUrl: (id, key) => `${rpcBase}/v1/${id}/${key}`,
       ledgers,
       ...(system ? { system } : {}),
+      ...(follower ? { follower } : {}),
+      publicKey: bytesToHex(signer.publicKey),
       gateway,
       p2p,
       close,

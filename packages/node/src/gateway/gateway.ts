@@ -26,7 +26,8 @@ import { registerWebSocket } from './ws.js';
 
 /** Options of `createGateway`. */
 export type GatewayOptions = {
-  ledgers: ReadonlyMap<string, GatewayLedger>;
+  /** The ledgers served; `attach` adds to it later. */
+  ledgers: Map<string, GatewayLedger>;
   config: GatewayConfig;
   /** Relative paths in `config` are relative to this. */
   configDir: string;
@@ -47,6 +48,11 @@ export type Gateway = {
   meter: Meter;
   /** Starts listening; returns the base URL. */
   listen(host: string, port: number): Promise<string>;
+  /**
+   * Starts serving a ledger opened after the gateway (one the system ledger assigned); returns
+   * the function that stops serving it. Webhooks cover the ledgers of the gateway's start only.
+   */
+  attach(ledger: GatewayLedger): () => void;
   close(): Promise<void>;
 };
 
@@ -79,16 +85,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       dataDir: join(options.dataDir, 'gateway'),
     });
     // Gas and storage are metered when a transaction commits.
-    for (const l of options.ledgers.values()) {
-      closers.push(
-        l.feed.onBlock(({ block, receipts }) => {
-          receipts.forEach((r, i) => {
-            const logBytes = r.logs.reduce((n, log) => n + log.data.length + 32 * log.topics.length + 20, 0);
-            meter.txCommitted(l.id, bytesToHex(r.txHash), r.gasUsed, (block.txs[i]?.length ?? 0) + logBytes);
-          });
-        }),
-      );
-    }
+    const meterLedger = (l: GatewayLedger) =>
+      l.feed.onBlock(({ block, receipts }) => {
+        receipts.forEach((r, i) => {
+          const logBytes = r.logs.reduce((n, log) => n + log.data.length + 32 * log.topics.length + 20, 0);
+          meter.txCommitted(l.id, bytesToHex(r.txHash), r.gasUsed, (block.txs[i]?.length ?? 0) + logBytes);
+        });
+      });
+    for (const l of options.ledgers.values()) closers.push(meterLedger(l));
     const app = createHttpServer(ctx, options.configDir);
     if (options.system) registerSystemRoute(app, ctx, options.system);
     closers.push(() => app.close());
@@ -142,6 +146,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const address = app.server.address();
         const p = typeof address === 'object' && address ? address.port : port;
         return `${config.tls ? 'https' : 'http'}://${host}:${p}`;
+      },
+      attach(l) {
+        options.ledgers.set(l.id, l);
+        const unmeter = meterLedger(l);
+        return () => {
+          unmeter();
+          if (options.ledgers.get(l.id) === l) options.ledgers.delete(l.id);
+        };
       },
       close,
     };

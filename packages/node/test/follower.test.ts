@@ -1,0 +1,123 @@
+/**
+ * A node follows the system ledger (ADR 0006): an app approved there starts on the node it names
+ * within seconds, with a genesis derived from its record, and serves JSON-RPC through the gateway;
+ * it comes back after a restart; and once archived it stops, its data kept.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesToHex, keccak256, privateKeyToAddress, utf8ToBytes } from '@polis/core';
+import { encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
+import { Wallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grantAppKey } from '../src/index.js';
+import { type DevNode, rpcCall, startDevNode } from './devNode.js';
+
+const SYSTEM_CHAIN_ID = 88;
+const APP = { id: 'shop', chainId: 5000 };
+const keyOf = (name: string) => keccak256(utf8ToBytes(`polis follower test ${name}`));
+const admin = { key: keyOf('admin'), address: bytesToHex(privateKeyToAddress(keyOf('admin'))) };
+const owner = { key: keyOf('owner'), address: bytesToHex(privateKeyToAddress(keyOf('owner'))) };
+
+let dev: DevNode;
+let apiKey: string;
+const sysUrl = () => `${dev.baseUrl}/v1/system`;
+const appUrl = () => dev.node.rpcUrl(APP.id, apiKey);
+
+async function send(
+  signer: { key: Uint8Array; address: string },
+  body: GovBody,
+): Promise<{ status: string; error?: { code: string } }> {
+  const nonce = await rpcCall<number>(sysUrl(), 'gov_getNonce', [signer.address]);
+  const tx = signGovTxSecp256k1({ chainId: SYSTEM_CHAIN_ID, nonce, body }, signer.key);
+  const hash = await rpcCall<string>(sysUrl(), 'gov_sendTransaction', [bytesToHex(encodeGovTx(tx))]);
+  for (let i = 0; i < 400; i++) {
+    const r = await rpcCall<{ status: string; error?: { code: string } } | null>(sysUrl(), 'gov_getReceipt', [hash]);
+    if (r) return r;
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  throw new Error(`no receipt for ${hash}`);
+}
+
+/** Polls the app's endpoint until it answers `status`; returns how long that took. */
+async function until(status: number, limitMs: number): Promise<number> {
+  const t = performance.now();
+  for (;;) {
+    const res = await fetch(appUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+    });
+    if (res.status === status) return performance.now() - t;
+    if (performance.now() - t > limitMs) throw new Error(`the app answered ${res.status}, not ${status}, after ${limitMs} ms`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
+
+beforeAll(async () => {
+  dev = await startDevNode({
+    system: { chainId: SYSTEM_CHAIN_ID, admins: [admin.address], threshold: 1, operator: admin.address, autoApproveApps: true },
+    gateway: { reloadMs: 100 },
+  });
+  apiKey = grantAppKey(dev.accessFile, { appId: APP.id, plan: 'dedicated', scopes: ['admin'] });
+});
+
+afterAll(async () => {
+  await dev?.close();
+});
+
+describe('following the system ledger', () => {
+  it('default: an approved app starts on its node within seconds and serves transactions', async () => {
+    expect(await until(404, 1_000)).toBeGreaterThanOrEqual(0);
+    const requested = await send(owner, {
+      type: 'requestApp',
+      ...APP,
+      validators: [dev.node.publicKey],
+      observers: [],
+      plan: 'standard',
+      keyMode: 'upload',
+      accessPolicy: 'open',
+    });
+    expect(requested.status).toBe('ok');
+    const startMs = await until(200, 5_000);
+    expect(startMs).toBeLessThan(5_000);
+    expect(await rpcCall(appUrl(), 'eth_chainId')).toBe('0x1388');
+    expect(dev.node.follower?.hosted).toEqual([APP.id]);
+    // It makes blocks and takes transactions (fees are zero; no balance is needed).
+    const wallet = new Wallet(dev.accounts[0]?.privateKey as string);
+    const raw = await wallet.signTransaction({
+      type: 2,
+      chainId: APP.chainId,
+      nonce: 0,
+      to: dev.accounts[1]?.address as string,
+      gasLimit: 21_000n,
+      maxFeePerGas: 0n,
+      maxPriorityFeePerGas: 0n,
+    });
+    const hash = await rpcCall<string>(appUrl(), 'eth_sendRawTransaction', [raw]);
+    let receipt: { status: string } | null = null;
+    for (let i = 0; i < 200 && !receipt; i++) {
+      receipt = await rpcCall(appUrl(), 'eth_getTransactionReceipt', [hash]);
+      if (!receipt) await new Promise((done) => setTimeout(done, 25));
+    }
+    expect(receipt?.status).toBe('0x1');
+  });
+
+  it('behavior: after a restart the node hosts the app again, with its chain', async () => {
+    const head = BigInt(await rpcCall<string>(appUrl(), 'eth_blockNumber'));
+    await dev.restart();
+    expect(dev.node.follower?.hosted).toEqual([APP.id]);
+    expect(BigInt(await rpcCall<string>(appUrl(), 'eth_blockNumber'))).toBeGreaterThanOrEqual(head);
+  });
+
+  it('behavior: an archived app stops within seconds, and its data stays on disk', async () => {
+    const archived = await send(admin, {
+      type: 'propose',
+      action: { type: 'archiveApp', appId: APP.id },
+      expiresAt: Date.now() + 60_000,
+    });
+    expect(archived.status).toBe('ok');
+    expect(await until(404, 5_000)).toBeLessThan(5_000);
+    expect(dev.node.follower?.hosted).toEqual([]);
+    expect(existsSync(join(dev.dir, 'data', 'ledgers', APP.id, 'db'))).toBe(true);
+  });
+});
