@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, type ValidatorSet } from '@polis/consensus';
 import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
 import { BlockExecutor } from '@polis/execution';
+import { activeNodes, type GovState } from '@polis/governance';
 import {
   BLOOM_BYTES,
   ChainStore,
@@ -39,6 +40,14 @@ import { FileWal } from './walFile.js';
 /** How often pending transactions are sent to the peers again, and how many at a time. */
 const TX_RESEND_INTERVAL_MS = 3_000;
 const TX_RESEND_MAX = 256;
+
+/** System-ledger events that change which nodes are admitted. */
+const NODE_EVENTS = new Set(['node-admitted', 'node-suspended', 'node-removed']);
+
+/** The peers of a system-governed network: the active nodes of the registry. */
+function admittedPeers(state: GovState): AdmittedPeer[] {
+  return activeNodes(state).map((n) => ({ publicKey: n.publicKey, addrs: [...n.addrs] }));
+}
 
 /** The version `web3_clientVersion` reports. */
 export const NODE_VERSION = 'polis/0.1.0';
@@ -187,6 +196,19 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
 
     // The system ledger first: the app ledgers will follow its configuration (ADR 0006).
     const system = await hostSystemLedger({ genesis, dataDir, signer, p2p, clock: systemClock, logger, closers });
+    if (system) {
+      // With a system ledger, the peers are the nodes its registry says are active: a node is
+      // admitted, suspended or removed there, and its connections follow within one block.
+      const admit = () => p2p.setAdmitted(admittedPeers(system.app.state));
+      await admit();
+      closers.push(
+        system.app.onBlock((e) => {
+          if (e.receipts.some((r) => r.events.some((ev) => NODE_EVENTS.has(ev.type)))) {
+            admit().catch((err) => logger.error({ err }, 'updating the admitted peers failed'));
+          }
+        }),
+      );
+    }
 
     /**
      * Opens one app ledger: its database, state, mempool, executors, application and engine,
