@@ -206,6 +206,44 @@ describe('polis admin', () => {
   });
 });
 
+describe('polis node apply', () => {
+  it('default: a new node applies with its own key and the registry lists it as pending', async () => {
+    const nodeDir = join(dataDir, 'applicant');
+    const env = { ...process.env, POLIS_PASSWORD: 'pw' };
+    const init = spawnSync(process.execPath, [BIN, 'node', 'init', '--dir', nodeDir, '--name', 'applicant', '--light'], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(init.status, init.stderr).toBe(0);
+    const { publicKey } = JSON.parse(init.stdout) as { publicKey: string };
+    const args = [
+      'node',
+      'apply',
+      '--config',
+      join(nodeDir, 'config.json'),
+      '--url',
+      ready.system.rpcUrl,
+      '--operator',
+      ready.accounts[4]?.address as string,
+      '--region',
+      'eu',
+    ];
+    const applied = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 30_000 });
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(JSON.parse(applied.stdout)).toMatchObject({ status: 'ok', signer: publicKey });
+    const node = (await rpc(ready.system.rpcUrl, 'gov_getNode', [publicKey])).body.result as {
+      status: string;
+      name: string;
+      region: string;
+    };
+    expect(node).toMatchObject({ status: 'pending', name: 'applicant', region: 'eu' });
+    // Applying again is refused: the node is already registered.
+    const again = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 30_000 });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/refused it/);
+  });
+});
+
 describe('polis app keys', () => {
   it('default: create, list, revoke and rotate take effect on every node within seconds', async () => {
     const accessFile = join(ready.dataDir, 'access.json');

@@ -5,7 +5,7 @@
  * to a node's `POST /v1/system`, waits for its block and prints the receipt.
  */
 import { bytesToHex, decryptKeystore, hexToBytes, privateKeyToAddress } from '@polis/core';
-import { type Action, encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
+import { type Action, encodeGovTx, type GovBody, type GovTx, signGovTxSecp256k1 } from '@polis/governance';
 import { devAccount } from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode, readPassword, readTextFile } from '../password.js';
@@ -65,38 +65,48 @@ function signerKey(opts: SignerOptions): Uint8Array {
   return secret;
 }
 
-/** Signs `body` with the next nonce, sends it and waits for its receipt. */
-async function sendAndWait(opts: SignerOptions, body: GovBody): Promise<Record<string, unknown>> {
-  const key = signerKey(opts);
-  const address = bytesToHex(privateKeyToAddress(key));
-  const [chainId, nonce] = await Promise.all([
-    call<number>(opts.url, 'gov_chainId'),
-    call<number>(opts.url, 'gov_getNonce', [address]),
-  ]);
+/**
+ * Signs a governance transaction with the signer's next nonce (`sign` gets the chain id and the
+ * nonce), sends it to `url` and waits for its receipt.
+ */
+export async function submitGovTx(
+  url: string,
+  signer: string,
+  sign: (chainId: number, nonce: number) => GovTx,
+): Promise<Record<string, unknown>> {
+  const [chainId, nonce] = await Promise.all([call<number>(url, 'gov_chainId'), call<number>(url, 'gov_getNonce', [signer])]);
   let raw: string;
   try {
-    raw = bytesToHex(encodeGovTx(signGovTxSecp256k1({ chainId, nonce, body }, key)));
+    raw = bytesToHex(encodeGovTx(sign(chainId, nonce)));
   } catch (cause) {
     throw new CliError(
-      { code: CliErrorCode.INVALID_OPTION, option: '--action', value: JSON.stringify(body) },
+      { code: CliErrorCode.REFUSED, reason: 'invalid' },
       `the transaction is invalid: ${(cause as Error).message}`,
       {
         cause,
       },
     );
   }
-  const hash = await call<string>(opts.url, 'gov_sendTransaction', [raw]);
+  const hash = await call<string>(url, 'gov_sendTransaction', [raw]);
   const until = Date.now() + RECEIPT_WAIT_MS;
   while (Date.now() < until) {
-    const receipt = await call<Record<string, unknown> | null>(opts.url, 'gov_getReceipt', [hash]);
-    if (receipt) return { signer: address, ...receipt };
+    const receipt = await call<Record<string, unknown> | null>(url, 'gov_getReceipt', [hash]);
+    if (receipt) return { signer, ...receipt };
     await new Promise((done) => setTimeout(done, 100));
   }
-  return { signer: address, hash, status: 'pending' };
+  return { signer, hash, status: 'pending' };
+}
+
+/** Signs `body` with the admin's key and submits it. */
+function sendAndWait(opts: SignerOptions, body: GovBody): Promise<Record<string, unknown>> {
+  const key = signerKey(opts);
+  return submitGovTx(opts.url, bytesToHex(privateKeyToAddress(key)), (chainId, nonce) =>
+    signGovTxSecp256k1({ chainId, nonce, body }, key),
+  );
 }
 
 /** A failed receipt is an error of the command (exit 1), after the receipt is printed. */
-function refusedIfFailed(receipt: Record<string, unknown>): void {
+export function refusedIfFailed(receipt: Record<string, unknown>): void {
   if (receipt.status !== 'failed') return;
   const error = receipt.error as { code: string; message: string } | undefined;
   throw new CliError(

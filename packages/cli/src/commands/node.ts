@@ -1,8 +1,11 @@
 /** `polis node init|start`: create a node directory and run a node. */
-import { resolve } from 'node:path';
-import { initNode, startNode } from '@polis/node';
+import { dirname, resolve } from 'node:path';
+import { bytesToHex, decryptKeystore, ed25519PublicKey } from '@polis/core';
+import { signGovTxEd25519 } from '@polis/governance';
+import { initNode, NodeConfigSchema, readIdentity, readJsonFile, startNode } from '@polis/node';
 import type { Command } from 'commander';
-import { CliError, CliErrorCode, readPassword } from '../password.js';
+import { CliError, CliErrorCode, readPassword, readTextFile } from '../password.js';
+import { refusedIfFailed, submitGovTx } from './admin.js';
 
 type Print = (line: string) => void;
 
@@ -23,7 +26,8 @@ export function parsePort(value: string, option: string): number {
 
 /** Registers `node init` and `node start`. */
 export function registerNodeCommands(program: Command, print: Print): void {
-  const node = program.command('node').description('create and run city nodes');
+  const node = program.command('node').description('create and run city nodes, and apply for admission');
+  registerNodeApply(node, print);
 
   node
     .command('init')
@@ -96,5 +100,52 @@ export function registerNodeCommands(program: Command, print: Print): void {
           process.stdin.resume();
         }
       });
+    });
+}
+
+/** Registers `node apply` on the `node` command. */
+export function registerNodeApply(node: Command, print: (line: string) => void): void {
+  node
+    .command('apply')
+    .description(
+      "apply for admission to a network: a nodeApply transaction signed with this node's key, sent to its system ledger",
+    )
+    .requiredOption('--config <file>', "the node's config.json")
+    .requiredOption('--url <url>', "a node's system ledger endpoint, e.g. http://127.0.0.1:8545/v1/system")
+    .requiredOption('--operator <address>', "the operator's Ethereum address")
+    .option('--region <region>', 'where the node runs', '')
+    .option('--password-file <file>', 'read the key password from this file (default: $POLIS_PASSWORD)')
+    .action(async (opts: { config: string; url: string; operator: string; region: string; passwordFile?: string }) => {
+      const configPath = resolve(opts.config);
+      const config = readJsonFile(configPath, NodeConfigSchema, 'node configuration');
+      const dir = dirname(configPath);
+      const { secret, keyType } = decryptKeystore(readTextFile(resolve(dir, config.keyFile)), readPassword(opts.passwordFile));
+      if (keyType !== 'ed25519') {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--config', value: opts.config },
+          'the node key is not an Ed25519 key',
+        );
+      }
+      const identity = readIdentity(dir);
+      const publicKey = bytesToHex(ed25519PublicKey(secret));
+      const receipt = await submitGovTx(opts.url, publicKey, (chainId, nonce) =>
+        signGovTxEd25519(
+          {
+            chainId,
+            nonce,
+            body: {
+              type: 'nodeApply',
+              publicKey,
+              name: config.name,
+              addrs: identity.addrs ?? [],
+              operator: opts.operator.toLowerCase() as `0x${string}`,
+              region: opts.region,
+            },
+          },
+          secret,
+        ),
+      );
+      print(JSON.stringify(receipt));
+      refusedIfFailed(receipt);
     });
 }
