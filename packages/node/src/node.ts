@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, type ValidatorSet } from '@polis/consensus';
 import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
 import { BlockExecutor } from '@polis/execution';
-import { activeNodes, type GovState } from '@polis/governance';
+import { activeNodes, type GovState, getApp } from '@polis/governance';
 import {
   BLOOM_BYTES,
   ChainStore,
@@ -33,6 +33,7 @@ import { createGateway, type Gateway } from './gateway/gateway.js';
 import { LedgerApp } from './ledgerApp.js';
 import { type AdmittedPeer, P2PHost } from './p2p/index.js';
 import { createEthMethods } from './rpc/eth.js';
+import { SystemAccessSource } from './system/access.js';
 import { SystemFollower } from './system/follower.js';
 import { type HostedSystem, hostSystemLedger } from './system/host.js';
 import { FileWal } from './walFile.js';
@@ -337,6 +338,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           calls,
           decode: (raw) => decodeTx(raw, common),
           submit,
+          ...(system ? { suspended: () => getApp(system.app.state, g.id)?.status === 'suspended' } : {}),
         };
         return {
           hosted: { id: g.id, chainId: g.chainId, app, engine, state, chain } as HostedLedger,
@@ -369,7 +371,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       dataDir,
       logger,
       version: NODE_VERSION,
-      ...(system ? { system: system.methods } : {}),
+      ...(system ? { system: system.methods, wrapAccess: (file) => new SystemAccessSource(file, system.app) } : {}),
     });
     // The gateway closes first, so no request reaches a closed ledger.
     closers.push(() => gateway.close());

@@ -6,10 +6,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex, keccak256, privateKeyToAddress, utf8ToBytes } from '@polis/core';
-import { encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
+import { type Action, encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantAppKey } from '../src/index.js';
+import { createApiKey, grantAppKey } from '../src/index.js';
 import { type DevNode, rpcCall, startDevNode } from './devNode.js';
 
 const SYSTEM_CHAIN_ID = 88;
@@ -100,6 +100,47 @@ describe('following the system ledger', () => {
       if (!receipt) await new Promise((done) => setTimeout(done, 25));
     }
     expect(receipt?.status).toBe('0x1');
+  });
+
+  it("behavior: the owner's API key and the app's plan come from the system ledger, with no access file change", async () => {
+    const { key, record } = createApiKey({ appId: APP.id, scopes: ['read', 'write'], label: 'from the system ledger' });
+    const onLedger = { ...record, contracts: record.contracts as `0x${string}`[] };
+    expect((await send(owner, { type: 'putApiKey', appId: APP.id, key: onLedger })).status).toBe('ok');
+    const res = await fetch(dev.node.rpcUrl(APP.id, key), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+    });
+    expect(res.status).toBe(200);
+    const info = await fetch(`${dev.baseUrl}/api/v1/apps/${APP.id}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(((await info.json()) as { plan: string }).plan).toBe('standard');
+    // Revoked on the system ledger, it stops at once.
+    expect((await send(owner, { type: 'revokeApiKey', appId: APP.id, keyId: record.id, at: Date.now() })).status).toBe('ok');
+    const revoked = await fetch(dev.node.rpcUrl(APP.id, key), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+    });
+    expect(revoked.status).toBe(401);
+  });
+
+  it('behavior: a suspended app refuses transactions and still serves reads; resumed, it takes them again', async () => {
+    const wallet = new Wallet(dev.accounts[2]?.privateKey as string);
+    const raw = await wallet.signTransaction({
+      type: 2,
+      chainId: APP.chainId,
+      nonce: 0,
+      to: dev.accounts[1]?.address as string,
+      gasLimit: 21_000n,
+      maxFeePerGas: 0n,
+      maxPriorityFeePerGas: 0n,
+    });
+    const proposal = (action: Action) => send(admin, { type: 'propose', action, expiresAt: Date.now() + 60_000 });
+    expect((await proposal({ type: 'suspendApp', appId: APP.id })).status).toBe('ok');
+    await expect(rpcCall(appUrl(), 'eth_sendRawTransaction', [raw])).rejects.toThrow(/suspended by the alliance/);
+    expect(await rpcCall(appUrl(), 'eth_chainId')).toBe('0x1388');
+    expect((await proposal({ type: 'resumeApp', appId: APP.id })).status).toBe('ok');
+    expect(await rpcCall(appUrl(), 'eth_sendRawTransaction', [raw])).toMatch(/^0x[0-9a-f]{64}$/);
   });
 
   it('behavior: after a restart the node hosts the app again, with its chain', async () => {

@@ -40,7 +40,14 @@ export type GatewayLedger = {
   decode(raw: Uint8Array): DecodedTx;
   /** Adds a raw transaction to the mempool and gossips it; returns its hash (throws TxError). */
   submit(raw: Uint8Array): Uint8Array;
+  /** Whether the alliance suspended the app: it then takes no transactions (reads go on). */
+  suspended?: () => boolean;
 };
+
+/** Why a suspended app refuses a transaction. */
+export function suspendedMessage(appId: string): string {
+  return `the app "${appId}" is suspended by the alliance: it takes no transactions until it is resumed; reads still work`;
+}
 
 /** Where a request came from. */
 export type Caller = { ip: string; origin?: string | undefined };
@@ -152,6 +159,7 @@ export function createContext(parts: Omit<GatewayContext, 'authorize' | 'methods
           }
         }
         const isSend = name === 'eth_sendRawTransaction';
+        if (isSend && ledger.suspended?.()) throw new RpcError(RpcCode.FORBIDDEN, suspendedMessage(ledger.id));
         if (isSend) {
           const t = limiter.admit(ledger.id, auth.principal.plan, key.id, auth.limits, { requests: 0, txs: 1, bytesIn: 0 });
           if (t) {

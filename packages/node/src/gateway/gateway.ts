@@ -37,6 +37,8 @@ export type GatewayOptions = {
   version: string;
   /** Replaces the access file (tests). */
   access?: AccessSource;
+  /** Overlays the access file's records (the node adds the system ledger's). */
+  wrapAccess?: (file: AccessSource) => AccessSource;
   /** The system ledger's `gov_*` methods, served at `POST /v1/system`. */
   system?: RpcMethods;
 };
@@ -65,7 +67,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const closers = new Closers(logger, 'gateway');
   const close = () => closers.close();
   try {
-    const access =
+    const fileAccess =
       options.access ??
       new FileAccessSource(resolve(options.configDir, config.accessFile), config.reloadMs, (err) =>
         logger.error(
@@ -73,6 +75,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           'the access file is invalid; keeping the last good one',
         ),
       );
+    const access = options.wrapAccess ? options.wrapAccess(fileAccess) : fileAccess;
     closers.push(() => access.close());
     const meter = new Meter();
     const ctx = createContext({

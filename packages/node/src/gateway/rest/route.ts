@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Scope } from '../access.js';
 import { hasScope } from '../access.js';
-import { type Authorized, type GatewayContext, type GatewayLedger, retryAfterSeconds } from '../context.js';
+import { type Authorized, type GatewayContext, type GatewayLedger, retryAfterSeconds, suspendedMessage } from '../context.js';
 import { bodyOf } from '../http.js';
 
 /** A REST error the handler throws; it becomes `status` with the error body. */
@@ -138,6 +138,7 @@ export function registerRoutes(app: FastifyInstance, ctx: GatewayContext, routes
           );
         }
         const ledger = ctx.ledgers.get(appId) as GatewayLedger;
+        if ((def.txs ?? 0) > 0 && ledger.suspended?.()) return sendError(reply, 403, 'APP_SUSPENDED', suspendedMessage(appId));
         const { id: _id, ...restParams } = rawParams;
         const p = def.params ? def.params.safeParse(restParams) : { success: true as const, data: {} };
         if (!p.success) return sendError(reply, 400, 'INVALID_REQUEST', 'invalid path parameters', issuesOf(p.error, 'path'));
