@@ -206,6 +206,68 @@ describe('polis admin', () => {
   });
 });
 
+describe('polis app', () => {
+  it('default: create an app on the chosen nodes; every one of them serves it within seconds; suspend it through the alliance', async () => {
+    const url = ready.system.rpcUrl;
+    const nodes = (await rpc(url, 'gov_listNodes', ['active'])).body.result as { publicKey: string }[];
+    expect(nodes).toHaveLength(2);
+    const created = polis(
+      'app',
+      'create',
+      '--url',
+      url,
+      '--dev-account',
+      '3',
+      '--id',
+      'shop',
+      '--chain-id',
+      '5000',
+      '--validators',
+      nodes.map((n) => n.publicKey).join(','),
+      '--plan',
+      'standard',
+    );
+    expect(created.status, created.stderr).toBe(0);
+    const [receipt, record] = created.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(receipt).toMatchObject({ status: 'ok' });
+    expect(record).toMatchObject({ id: 'shop', chainId: 5000, status: 'active', plan: 'standard' });
+    const key = JSON.parse(
+      polis('app', 'keys', 'create', '--access-file', join(ready.dataDir, 'access.json'), '--app', 'shop', '--scopes', 'read')
+        .stdout,
+    ).key as string;
+    for (const n of ready.nodes) {
+      let answer: { status: number; body: Record<string, unknown> } = { status: 0, body: {} };
+      for (let i = 0; i < 100 && answer.status !== 200; i++) {
+        answer = await rpc(`${n.rpcBase}/v1/shop/${key}`, 'eth_chainId');
+        if (answer.status !== 200) await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(answer.body.result, n.name).toBe('0x1388');
+    }
+    const listed = polis('app', 'list', '--url', url, '--owner', ready.accounts[3]?.address as string);
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['shop']);
+
+    const proposed = polis('app', 'suspend', '--url', url, '--dev-account', '0', '--id', 'shop');
+    expect(proposed.status, proposed.stderr).toBe(0);
+    const open = polis('admin', 'list', '--url', url, '--status', 'open')
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const id = open.find((p) => p.action.type === 'suspendApp').id as number;
+    expect(JSON.parse(polis('app', 'show', '--url', url, '--id', 'shop').stdout).status).toBe('active');
+    expect(polis('admin', 'sign', '--url', url, '--dev-account', '1', '--proposal', String(id)).status).toBe(0);
+    expect(JSON.parse(polis('app', 'show', '--url', url, '--id', 'shop').stdout).status).toBe('suspended');
+    expect(polis('app', 'show', '--url', url, '--id', 'nope').stderr).toMatch(/no app "nope"/);
+  });
+});
+
 describe('polis node apply', () => {
   it('default: a new node applies with its own key and the registry lists it as pending', async () => {
     const nodeDir = join(dataDir, 'applicant');

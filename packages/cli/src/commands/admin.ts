@@ -11,11 +11,11 @@ import type { Command } from 'commander';
 import { CliError, CliErrorCode, readPassword, readTextFile } from '../password.js';
 
 type Print = (line: string) => void;
-type SignerOptions = { url: string; key?: string; passwordFile?: string; devAccount?: string };
+export type SignerOptions = { url: string; key?: string; passwordFile?: string; devAccount?: string };
 
 const RECEIPT_WAIT_MS = 30_000;
 
-async function call<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
+export async function call<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -36,7 +36,7 @@ async function call<T>(url: string, method: string, params: unknown[] = []): Pro
   return body.result as T;
 }
 
-function signerKey(opts: SignerOptions): Uint8Array {
+export function signerKey(opts: SignerOptions): Uint8Array {
   if (opts.devAccount !== undefined) {
     const i = Number(opts.devAccount);
     if (!Number.isInteger(i) || i < 0 || i > 9) {
@@ -97,8 +97,8 @@ export async function submitGovTx(
   return { signer, hash, status: 'pending' };
 }
 
-/** Signs `body` with the admin's key and submits it. */
-function sendAndWait(opts: SignerOptions, body: GovBody): Promise<Record<string, unknown>> {
+/** Signs `body` with the signer's secp256k1 key and submits it. */
+export function sendAndWait(opts: SignerOptions, body: GovBody): Promise<Record<string, unknown>> {
   const key = signerKey(opts);
   return submitGovTx(opts.url, bytesToHex(privateKeyToAddress(key)), (chainId, nonce) =>
     signGovTxSecp256k1({ chainId, nonce, body }, key),
@@ -115,7 +115,7 @@ export function refusedIfFailed(receipt: Record<string, unknown>): void {
   );
 }
 
-function addSignerOptions(c: Command): Command {
+export function addSignerOptions(c: Command): Command {
   return c
     .requiredOption('--url <url>', "a node's system ledger endpoint, e.g. http://127.0.0.1:8545/v1/system")
     .option('--key <file>', "the admin's secp256k1 key file")

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { createApiKey, readAccessFile, SCOPES, type Scope, writeAccessFile } from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
+import { addSignerOptions, call, refusedIfFailed, type SignerOptions, sendAndWait } from './admin.js';
 
 type Print = (line: string) => void;
 
@@ -44,9 +45,120 @@ type CreateOptions = {
   contracts?: string;
 };
 
+function nodeKeys(value: string | undefined, option: string): `0x${string}`[] {
+  const keys = list(value);
+  const bad = keys.find((k) => !/^0x[0-9a-fA-F]{64}$/.test(k));
+  if (bad !== undefined) {
+    throw new CliError(
+      { code: CliErrorCode.INVALID_OPTION, option, value: bad },
+      `${option} must list node public keys (0x and 64 hex digits)`,
+      {
+        hint: '`gov_listNodes` on a system endpoint lists the nodes and their keys',
+      },
+    );
+  }
+  return keys.map((k) => k.toLowerCase() as `0x${string}`);
+}
+
 /** Registers `app` on `program`. */
 export function registerAppCommands(program: Command, print: Print): void {
-  const app = program.command('app').description("manage apps' access");
+  const app = program
+    .command('app')
+    .description('request, list, show and suspend apps on the system ledger, and manage their API keys');
+
+  addSignerOptions(
+    app
+      .command('create')
+      .description(
+        'request an app: its own ledger on the nodes you choose (approved by the alliance, or at once where the policy says so)',
+      )
+      .requiredOption('--id <id>', 'the app id: lower-case letters, digits and dashes')
+      .requiredOption('--chain-id <n>', 'its EVM chain id')
+      .requiredOption('--validators <keys>', 'comma-separated public keys of the nodes that validate it')
+      .option('--observers <keys>', 'comma-separated public keys of nodes that only follow it')
+      .option('--plan <name>', 'its plan', 'free')
+      .option('--key-mode <mode>', 'upload (clients sign) or trust (the gateway keeps keys)', 'upload')
+      .option('--access-policy <policy>', 'open, or allowlist (participants only)', 'open'),
+  ).action(
+    async (
+      opts: SignerOptions & {
+        id: string;
+        chainId: string;
+        validators: string;
+        observers?: string;
+        plan: string;
+        keyMode: string;
+        accessPolicy: string;
+      },
+    ) => {
+      const chainId = Number(opts.chainId);
+      if (!Number.isSafeInteger(chainId) || chainId <= 0) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--chain-id', value: opts.chainId },
+          '--chain-id must be a positive integer',
+        );
+      }
+      const receipt = await sendAndWait(opts, {
+        type: 'requestApp',
+        id: opts.id,
+        chainId,
+        validators: nodeKeys(opts.validators, '--validators'),
+        observers: nodeKeys(opts.observers, '--observers'),
+        plan: opts.plan,
+        keyMode: opts.keyMode as 'upload',
+        accessPolicy: opts.accessPolicy as 'open',
+      });
+      print(JSON.stringify(receipt));
+      refusedIfFailed(receipt);
+      print(JSON.stringify(await call(opts.url, 'gov_getApp', [opts.id])));
+    },
+  );
+
+  app
+    .command('list')
+    .description('list the apps of the system ledger, one JSON line each')
+    .requiredOption('--url <url>', "a node's system ledger endpoint")
+    .option('--status <status>', 'only pending, active, suspended or archived apps')
+    .option('--owner <address>', "only this owner's apps")
+    .action(async (opts: { url: string; status?: string; owner?: string }) => {
+      const filter = {
+        ...(opts.status ? { status: opts.status } : {}),
+        ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
+      };
+      for (const a of await call<unknown[]>(opts.url, 'gov_listApps', [filter])) print(JSON.stringify(a));
+    });
+
+  app
+    .command('show')
+    .description("show an app's record")
+    .requiredOption('--url <url>', "a node's system ledger endpoint")
+    .requiredOption('--id <id>', 'the app id')
+    .action(async (opts: { url: string; id: string }) => {
+      const record = await call(opts.url, 'gov_getApp', [opts.id]);
+      if (record === null) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--id', value: opts.id },
+          `there is no app "${opts.id}"`,
+          {
+            hint: '`polis app list --url ...` lists the apps',
+          },
+        );
+      }
+      print(JSON.stringify(record));
+    });
+
+  addSignerOptions(
+    app
+      .command('suspend')
+      .description('propose to suspend an app (an admin; it takes effect once the threshold of admins signs)')
+      .requiredOption('--id <id>', 'the app id')
+      .option('--resume', 'propose to resume it instead'),
+  ).action(async (opts: SignerOptions & { id: string; resume?: boolean }) => {
+    const action = { type: opts.resume ? 'resumeApp' : 'suspendApp', appId: opts.id } as const;
+    const receipt = await sendAndWait(opts, { type: 'propose', action, expiresAt: Date.now() + 7 * 24 * 3_600_000 });
+    print(JSON.stringify(receipt));
+    refusedIfFailed(receipt);
+  });
   const keys = app.command('keys').description('create, list, revoke and rotate API keys in an access file');
 
   keys
