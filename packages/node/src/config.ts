@@ -29,6 +29,9 @@ const hex = (bytes?: number) =>
     message: bytes === undefined ? 'must be 0x-prefixed hex' : `must be 0x-prefixed hex of ${bytes} bytes`,
   });
 
+/** The longest timer Node runs as asked: a longer one fires after 1 ms. */
+const TIMER_MS_MAX = 2_147_483_647;
+
 /** One ledger in the genesis. */
 export const LedgerGenesisSchema = z.object({
   /** The app id; it names the ledger in URLs and domain-separates its signatures. */
@@ -113,14 +116,14 @@ export const GenesisSchema = z
     system: SystemGenesisSchema.optional(),
     consensus: z
       .object({
-        proposeMs: z.number().int().positive().default(3000),
-        proposeDeltaMs: z.number().int().nonnegative().default(500),
-        prevoteMs: z.number().int().positive().default(1000),
-        prevoteDeltaMs: z.number().int().nonnegative().default(500),
-        precommitMs: z.number().int().positive().default(1000),
-        precommitDeltaMs: z.number().int().nonnegative().default(500),
-        heartbeatMs: z.number().int().positive().default(10_000),
-        gossipMs: z.number().int().positive().default(500),
+        proposeMs: z.number().int().positive().max(TIMER_MS_MAX).default(3000),
+        proposeDeltaMs: z.number().int().nonnegative().max(TIMER_MS_MAX).default(500),
+        prevoteMs: z.number().int().positive().max(TIMER_MS_MAX).default(1000),
+        prevoteDeltaMs: z.number().int().nonnegative().max(TIMER_MS_MAX).default(500),
+        precommitMs: z.number().int().positive().max(TIMER_MS_MAX).default(1000),
+        precommitDeltaMs: z.number().int().nonnegative().max(TIMER_MS_MAX).default(500),
+        heartbeatMs: z.number().int().positive().max(TIMER_MS_MAX).default(10_000),
+        gossipMs: z.number().int().positive().max(TIMER_MS_MAX).default(500),
       })
       .default({
         proposeMs: 3000,
