@@ -1,0 +1,40 @@
+/** Genesis validation errors that name the field and say what it should be. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, GenesisSchema, readJsonFile } from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'polis-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function read(genesis: unknown): unknown {
+  const path = join(dir, 'genesis.json');
+  writeFileSync(path, JSON.stringify(genesis));
+  return readJsonFile(path, GenesisSchema, 'genesis');
+}
+
+const validator = { name: 'n0', publicKey: `0x${'11'.repeat(32)}` };
+const ledger = { id: 'demo', chainId: 31337, validators: [validator] };
+
+describe('genesis', () => {
+  it('error: a timer longer than Node can run is refused, naming the field', () => {
+    expect(() => read({ genesisTime: 0, ledgers: [ledger], consensus: { heartbeatMs: 3_000_000_000 } })).toThrow(ConfigError);
+    expect(() => read({ genesisTime: 0, ledgers: [ledger], consensus: { heartbeatMs: 3_000_000_000 } })).toThrow(
+      /consensus\.heartbeatMs/,
+    );
+    expect(read({ genesisTime: 0, ledgers: [ledger], consensus: { heartbeatMs: 2_147_483_647 } })).toBeDefined();
+  });
+
+  it('error: a genesis with neither a ledger nor a system ledger is refused', () => {
+    expect(() => read({ genesisTime: 0, ledgers: [] })).toThrow(/at least one ledger, or a system ledger/);
+    const system = {
+      chainId: 9,
+      admins: [`0x${'22'.repeat(20)}`],
+      threshold: 1,
+      validators: [validator.publicKey],
+      operator: `0x${'22'.repeat(20)}`,
+    };
+    expect(read({ genesisTime: 0, nodes: [validator], system })).toBeDefined();
+  });
+});
