@@ -254,6 +254,28 @@ describe('polis app', () => {
         .map((l) => JSON.parse(l).id),
     ).toEqual(['shop']);
 
+    // A key put in the registry by the owner works on every node, and its revocation there stops it everywhere.
+    const made = polis('app', 'keys', 'create', '--url', url, '--dev-account', '3', '--app', 'shop', '--scopes', 'read');
+    expect(made.status, made.stderr).toBe(0);
+    const registryKey = JSON.parse(made.stdout) as { id: string; key: string };
+    for (const n of ready.nodes)
+      expect((await rpc(`${n.rpcBase}/v1/shop/${registryKey.key}`, 'eth_chainId')).status, n.name).toBe(200);
+    const revoked = polis('app', 'keys', 'revoke', '--url', url, '--dev-account', '3', '--app', 'shop', '--id', registryKey.id);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    for (const n of ready.nodes) {
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 401; i++) {
+        status = (await rpc(`${n.rpcBase}/v1/shop/${registryKey.key}`, 'eth_chainId')).status;
+        if (status !== 401) await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(status, n.name).toBe(401);
+    }
+    // Only the owner may put keys; and one of --url or --access-file is needed.
+    const stranger = polis('app', 'keys', 'create', '--url', url, '--dev-account', '5', '--app', 'shop');
+    expect(stranger.status).toBe(1);
+    expect(stranger.stderr).toMatch(/NOT_OWNER/);
+    expect(polis('app', 'keys', 'create', '--app', 'shop').stderr).toMatch(/either --url .* or --access-file/);
+
     const proposed = polis('app', 'suspend', '--url', url, '--dev-account', '0', '--id', 'shop');
     expect(proposed.status, proposed.stderr).toBe(0);
     const open = polis('admin', 'list', '--url', url, '--status', 'open')

@@ -34,7 +34,7 @@ function parseScopes(value: string): Scope[] {
 }
 
 type CreateOptions = {
-  accessFile: string;
+  accessFile?: string;
   app: string;
   scopes: string;
   plan?: string;
@@ -44,6 +44,23 @@ type CreateOptions = {
   ips?: string;
   contracts?: string;
 };
+
+/** Where `keys create|revoke` write: the registry (--url) or an access file; exactly one. */
+function keysTarget(opts: {
+  accessFile?: string;
+  url?: string;
+}): { url: string; accessFile?: undefined } | { url?: undefined; accessFile: string } {
+  if ((opts.accessFile === undefined) === (opts.url === undefined)) {
+    throw new CliError(
+      { code: CliErrorCode.INVALID_OPTION, option: '--url', value: opts.url ?? '' },
+      'give either --url (the system ledger) or --access-file',
+      {
+        hint: "On a network with a system ledger, --url and the app owner's key put the key in the registry for every gateway",
+      },
+    );
+  }
+  return opts.url !== undefined ? { url: opts.url } : { accessFile: resolve(opts.accessFile as string) };
+}
 
 function nodeKeys(value: string | undefined, option: string): `0x${string}`[] {
   const keys = list(value);
@@ -159,12 +176,22 @@ export function registerAppCommands(program: Command, print: Print): void {
     print(JSON.stringify(receipt));
     refusedIfFailed(receipt);
   });
-  const keys = app.command('keys').description('create, list, revoke and rotate API keys in an access file');
+  const keys = app
+    .command('keys')
+    .description(
+      "create and revoke API keys in the system ledger's registry or an access file; list and rotate them in an access file",
+    );
 
   keys
     .command('create')
-    .description('create an API key for an app; it is printed once, and only its salted hash is stored')
-    .requiredOption('--access-file <file>', "the network's access file (a node config's gateway.accessFile)")
+    .description(
+      "create an API key for an app, in the system ledger's registry (--url, signed by the app owner) or in an access file; it is printed once, and only its salted hash is stored",
+    )
+    .option('--access-file <file>', "the network's access file (a node config's gateway.accessFile)")
+    .option('--url <url>', "a node's system ledger endpoint: the key goes to the registry, for every gateway")
+    .option('--key <file>', "with --url: the app owner's secp256k1 key file")
+    .option('--password-file <file>', 'with --key: read its password from this file (default: $POLIS_PASSWORD)')
+    .option('--dev-account <i>', 'with --url on a dev network: sign as development account i')
     .requiredOption('--app <id>', 'the app id')
     .option('--scopes <list>', `comma-separated scopes: ${SCOPES.join(', ')}`, 'read,write')
     .option('--plan <name>', "set the app's plan (free, standard, dedicated, or one the file defines)")
@@ -173,9 +200,32 @@ export function registerAppCommands(program: Command, print: Print): void {
     .option('--origins <list>', 'allow only these browser origins (CORS)')
     .option('--ips <list>', 'allow only these client IP addresses')
     .option('--contracts <list>', 'allow transactions and calls to these contracts only')
-    .action((opts: CreateOptions) => {
-      const path = resolve(opts.accessFile);
+    .action(async (opts: CreateOptions & Partial<SignerOptions>) => {
       const scopes = parseScopes(opts.scopes);
+      const target = keysTarget(opts);
+      if (target.url !== undefined) {
+        const { key, record } = createApiKey({
+          appId: opts.app,
+          scopes,
+          label: opts.label ?? '',
+          methods: list(opts.methods),
+          origins: list(opts.origins),
+          ips: list(opts.ips),
+          contracts: list(opts.contracts),
+        });
+        const receipt = await sendAndWait(
+          { ...opts, url: target.url },
+          {
+            type: 'putApiKey',
+            appId: opts.app,
+            key: { ...record, contracts: record.contracts as `0x${string}`[] },
+          },
+        );
+        refusedIfFailed(receipt);
+        print(JSON.stringify({ id: record.id, app: opts.app, scopes, key }));
+        return;
+      }
+      const path = target.accessFile;
       const file = readAccessFile(path);
       const plan = opts.plan ?? file.apps[opts.app]?.plan ?? 'free';
       if (!(plan in file.plans)) {
@@ -231,11 +281,35 @@ export function registerAppCommands(program: Command, print: Print): void {
 
   keys
     .command('revoke')
-    .description('revoke a key; every gateway refuses it within its reload interval')
-    .requiredOption('--access-file <file>', "the network's access file")
+    .description(
+      'revoke a key, in the registry (--url, by the app owner) or in an access file; every gateway refuses it within seconds',
+    )
+    .option('--access-file <file>', "the network's access file")
+    .option('--url <url>', "a node's system ledger endpoint")
+    .option('--app <id>', 'with --url: the app id')
+    .option('--key <file>', "with --url: the app owner's secp256k1 key file")
+    .option('--password-file <file>', 'with --key: read its password from this file (default: $POLIS_PASSWORD)')
+    .option('--dev-account <i>', 'with --url on a dev network: sign as development account i')
     .requiredOption('--id <id>', 'the key id (the 16 hex digits after pk_)')
-    .action((opts: { accessFile: string; id: string }) => {
-      const { record } = revoke(resolve(opts.accessFile), opts.id, Date.now());
+    .action(async (opts: Partial<SignerOptions> & { accessFile?: string; app?: string; id: string }) => {
+      const target = keysTarget(opts);
+      if (target.url !== undefined) {
+        if (opts.app === undefined) {
+          throw new CliError(
+            { code: CliErrorCode.INVALID_OPTION, option: '--app', value: '' },
+            '--url needs --app: the app whose key to revoke',
+          );
+        }
+        const at = Date.now();
+        const receipt = await sendAndWait(
+          { ...opts, url: target.url },
+          { type: 'revokeApiKey', appId: opts.app, keyId: opts.id, at },
+        );
+        refusedIfFailed(receipt);
+        print(JSON.stringify({ id: opts.id, app: opts.app, revokedAt: at }));
+        return;
+      }
+      const { record } = revoke(target.accessFile, opts.id, Date.now());
       print(JSON.stringify({ id: record.id, app: record.appId, revokedAt: record.revokedAt }));
     });
 
