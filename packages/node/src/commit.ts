@@ -2,6 +2,7 @@
 
 import {
   type CommitCertificate,
+  type CommittedBlock,
   decodeCertificate,
   decodeMessage,
   encodeCertificate,
@@ -9,6 +10,7 @@ import {
   type Proposal,
 } from '@polis/consensus';
 import { readBytes, readList, rlpDecode, rlpEncode } from '@polis/core';
+import type { ChainStore } from '@polis/ledger';
 
 /** Encodes a proposal and its certificate for `chain.commits`. */
 export function encodeCommit(proposal: Proposal, certificate: CommitCertificate): Uint8Array {
@@ -21,4 +23,13 @@ export function decodeCommit(bytes: Uint8Array): { proposal: Proposal; certifica
   const message = decodeMessage(readBytes(p, 'commit.proposal'));
   if (message.kind !== 'proposal') throw new Error('stored commit holds a vote, not a proposal');
   return { proposal: message.proposal, certificate: decodeCertificate(readBytes(c, 'commit.certificate')) };
+}
+
+/** A stored block with its commit, as consensus's `BlockStore.get` returns it (none for genesis). */
+export function committedBlockAt(chain: ChainStore, height: number): CommittedBlock | undefined {
+  const block = chain.block(height);
+  const commit = chain.commit(height);
+  if (!block || !commit || commit.length === 0) return undefined;
+  const { proposal, certificate } = decodeCommit(commit);
+  return { height, value: proposal.value, proposal, certificate };
 }

@@ -29,7 +29,7 @@ import {
   type StateStore,
   txRoot,
 } from '@polis/ledger';
-import { decodeCommit, encodeCommit } from './commit.js';
+import { committedBlockAt, encodeCommit } from './commit.js';
 
 /** Static parameters of a ledger. */
 export type LedgerParams = {
@@ -249,11 +249,7 @@ export class LedgerApp implements Application, BlockStore {
   }
 
   async get(height: number): Promise<CommittedBlock | undefined> {
-    const block = this.#chain.block(height);
-    const commit = this.#chain.commit(height);
-    if (!block || !commit) return undefined;
-    const { proposal, certificate } = decodeCommit(commit);
-    return { height, value: proposal.value, proposal, certificate };
+    return committedBlockAt(this.#chain, height);
   }
 
   async height(): Promise<number> {

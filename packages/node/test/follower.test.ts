@@ -38,6 +38,19 @@ async function send(
   throw new Error(`no receipt for ${hash}`);
 }
 
+/** A zero-fee transfer on the app's chain, signed by dev account `from` with nonce 0. */
+function transfer(from: number): Promise<string> {
+  return new Wallet(dev.accounts[from]?.privateKey as string).signTransaction({
+    type: 2,
+    chainId: APP.chainId,
+    nonce: 0,
+    to: dev.accounts[1]?.address as string,
+    gasLimit: 21_000n,
+    maxFeePerGas: 0n,
+    maxPriorityFeePerGas: 0n,
+  });
+}
+
 /** Polls the app's endpoint until it answers `status`; returns how long that took. */
 async function until(status: number, limitMs: number): Promise<number> {
   const t = performance.now();
@@ -83,16 +96,7 @@ describe('following the system ledger', () => {
     expect(await rpcCall(appUrl(), 'eth_chainId')).toBe('0x1388');
     expect(dev.node.follower?.hosted).toEqual([APP.id]);
     // It makes blocks and takes transactions (fees are zero; no balance is needed).
-    const wallet = new Wallet(dev.accounts[0]?.privateKey as string);
-    const raw = await wallet.signTransaction({
-      type: 2,
-      chainId: APP.chainId,
-      nonce: 0,
-      to: dev.accounts[1]?.address as string,
-      gasLimit: 21_000n,
-      maxFeePerGas: 0n,
-      maxPriorityFeePerGas: 0n,
-    });
+    const raw = await transfer(0);
     const hash = await rpcCall<string>(appUrl(), 'eth_sendRawTransaction', [raw]);
     let receipt: { status: string } | null = null;
     for (let i = 0; i < 200 && !receipt; i++) {
@@ -125,16 +129,7 @@ describe('following the system ledger', () => {
   });
 
   it('behavior: a suspended app refuses transactions and still serves reads; resumed, it takes them again', async () => {
-    const wallet = new Wallet(dev.accounts[2]?.privateKey as string);
-    const raw = await wallet.signTransaction({
-      type: 2,
-      chainId: APP.chainId,
-      nonce: 0,
-      to: dev.accounts[1]?.address as string,
-      gasLimit: 21_000n,
-      maxFeePerGas: 0n,
-      maxPriorityFeePerGas: 0n,
-    });
+    const raw = await transfer(2);
     const proposal = (action: Action) => send(admin, { type: 'propose', action, expiresAt: Date.now() + 60_000 });
     expect((await proposal({ type: 'suspendApp', appId: APP.id })).status).toBe('ok');
     await expect(rpcCall(appUrl(), 'eth_sendRawTransaction', [raw])).rejects.toThrow(/suspended by the alliance/);

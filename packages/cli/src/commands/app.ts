@@ -203,16 +203,16 @@ export function registerAppCommands(program: Command, print: Print): void {
     .action(async (opts: CreateOptions & Partial<SignerOptions>) => {
       const scopes = parseScopes(opts.scopes);
       const target = keysTarget(opts);
+      const { key, record } = createApiKey({
+        appId: opts.app,
+        scopes,
+        label: opts.label ?? '',
+        methods: list(opts.methods),
+        origins: list(opts.origins),
+        ips: list(opts.ips),
+        contracts: list(opts.contracts),
+      });
       if (target.url !== undefined) {
-        const { key, record } = createApiKey({
-          appId: opts.app,
-          scopes,
-          label: opts.label ?? '',
-          methods: list(opts.methods),
-          origins: list(opts.origins),
-          ips: list(opts.ips),
-          contracts: list(opts.contracts),
-        });
         const receipt = await sendAndWait(
           { ...opts, url: target.url },
           {
@@ -237,15 +237,6 @@ export function registerAppCommands(program: Command, print: Print): void {
           },
         );
       }
-      const { key, record } = createApiKey({
-        appId: opts.app,
-        scopes,
-        label: opts.label ?? '',
-        methods: list(opts.methods),
-        origins: list(opts.origins),
-        ips: list(opts.ips),
-        contracts: list(opts.contracts),
-      });
       file.apps[opts.app] = { plan };
       file.keys.push(record);
       writeAccessFile(path, file);

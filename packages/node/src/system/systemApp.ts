@@ -46,7 +46,7 @@ import {
   type LedgerTable,
   txRoot,
 } from '@polis/ledger';
-import { decodeCommit, encodeCommit } from '../commit.js';
+import { committedBlockAt, encodeCommit } from '../commit.js';
 
 /** The system ledger's id: it names its URL, its p2p channels and domain-separates its votes. */
 export const SYSTEM_LEDGER_ID = 'system';
@@ -423,11 +423,7 @@ export class SystemApp {
   }
 
   async get(height: number): Promise<CommittedBlock | undefined> {
-    const block = this.#chain.block(height);
-    const commit = this.#chain.commit(height);
-    if (!block || !commit || commit.length === 0) return undefined;
-    const { proposal, certificate } = decodeCommit(commit);
-    return { height, value: proposal.value, proposal, certificate };
+    return committedBlockAt(this.#chain, height);
   }
 
   async height(): Promise<number> {
