@@ -126,7 +126,7 @@ function approveApp(state: GovState, appId: string): Outcome {
   }
   const refused = checkPlan(state, app.plan) ?? checkNodesActive(state, app.validators, 'validator');
   if (refused) return refused;
-  return ok(withApp(state, { ...app, status: 'active' }), { type: 'app-activated', appId });
+  return ok(withApp(state, { ...app, status: 'active', genesisValidators: app.validators }), { type: 'app-activated', appId });
 }
 
 function moveApp(
@@ -163,7 +163,9 @@ function setAppValidators(state: GovState, appId: string, validators: readonly N
   if (refused) return refused;
   const fromHeight = ctx.height + 1;
   const observers = app.observers.filter((o) => !validators.includes(o));
-  const next = withApp(state, { ...app, validators: [...validators], observers, validatorsFrom: fromHeight });
+  // A pending app has no ledger yet: its genesis will name the set it has when approved.
+  const genesisValidators = app.status === 'pending' ? [...validators] : app.genesisValidators;
+  const next = withApp(state, { ...app, validators: [...validators], observers, validatorsFrom: fromHeight, genesisValidators });
   const events: GovEvent[] = [{ type: 'validators-changed', appId, validators: [...validators], fromHeight }];
   if (observers.length !== app.observers.length) events.push({ type: 'observers-changed', appId, observers });
   return ok(next, ...events);

@@ -253,6 +253,7 @@ function requestApp(state: GovState, owner: Address, body: Body<'requestApp'>, c
     accessPolicy: body.accessPolicy,
     status: auto ? 'active' : 'pending',
     validatorsFrom: ctx.height,
+    genesisValidators: [...body.validators],
   };
   const events: GovEvent[] = [{ type: 'app-requested', appId: app.id }];
   if (auto) events.push({ type: 'app-activated', appId: app.id });

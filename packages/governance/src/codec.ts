@@ -475,6 +475,7 @@ export const appRecordCodec: FieldCodec<AppRecord> = struct<AppRecord>(
     accessPolicy: oneOf(ACCESS_POLICIES),
     status: oneOf(APP_STATUSES),
     validatorsFrom: heightCodec,
+    genesisValidators: validatorsCodec,
   },
   disjoint,
 );

@@ -113,7 +113,7 @@ function build(options: GenesisOptions): GovState {
     const field = `genesis.apps[${i}]`;
     const app: AppRecord = canonical(
       appRecordCodec,
-      { ...a, observers: a?.observers ?? [], status: 'active', validatorsFrom: 0 },
+      { ...a, observers: a?.observers ?? [], status: 'active', validatorsFrom: 0, genesisValidators: a?.validators },
       field,
     );
     const refused =

@@ -87,6 +87,12 @@ export type AppRecord = {
   readonly status: AppStatus;
   /** The system-ledger height at which the current validator set took effect. */
   readonly validatorsFrom: number;
+  /**
+   * The validators the app's ledger started with: its genesis names them, so a node that joins
+   * later derives the same genesis and follows the set's changes through the ledger's blocks.
+   * Fixed once the app is activated; before that it follows `validators`.
+   */
+  readonly genesisValidators: readonly NodeKey[];
 };
 
 /** What an API key may do; the same scopes as the gateway's `KeyRecord`. */

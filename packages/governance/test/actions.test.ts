@@ -190,6 +190,19 @@ describe('app actions', () => {
     expect(getApp(chain.state, 'shop')).toMatchObject({ validators: [N1.publicKey, N3.publicKey], validatorsFrom: at + 1 });
   });
 
+  it('behavior: the genesis validators follow a pending app, are fixed when it is approved, and stay through later changes', () => {
+    const chain = setup();
+    expectOk(act(chain, { type: 'setAppValidators', appId: 'shop', validators: [N1.publicKey, N3.publicKey] }));
+    expect(getApp(chain.state, 'shop')?.genesisValidators).toEqual([N1.publicKey, N3.publicKey]);
+    expectOk(act(chain, { type: 'approveApp', appId: 'shop' }));
+    expect(getApp(chain.state, 'shop')?.genesisValidators).toEqual([N1.publicKey, N3.publicKey]);
+    expectOk(act(chain, { type: 'setAppValidators', appId: 'shop', validators: [N0.publicKey, N3.publicKey] }));
+    expect(getApp(chain.state, 'shop')).toMatchObject({
+      validators: [N0.publicKey, N3.publicKey],
+      genesisValidators: [N1.publicKey, N3.publicKey],
+    });
+  });
+
   it('behavior: an observer promoted to validator stops observing (observers-changed)', () => {
     const chain = setup();
     const events = actionEvents(

@@ -54,7 +54,7 @@ describe('genesis', () => {
     expect(isAdmin(state, OWNER.address)).toBe(false);
     expect(activeNodes(state).map((n) => n.publicKey)).toEqual(NODES.map((n) => n.publicKey).sort());
     expect(getNode(state, N0.publicKey)).toMatchObject({ status: 'active', since: 0, name: 'node-0', region: 'eu-west' });
-    expect(getApp(state, 'shop')).toEqual({ ...app, status: 'active', validatorsFrom: 0 });
+    expect(getApp(state, 'shop')).toEqual({ ...app, status: 'active', validatorsFrom: 0, genesisValidators: app.validators });
     expect(listApps(state, { status: 'active' }).map((a) => a.id)).toEqual(['shop']);
     expect(listPlans(state).map((p) => p.name)).toEqual(['free', 'standard']);
     expect(state.policy).toEqual({ autoApproveApps: false });

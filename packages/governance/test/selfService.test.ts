@@ -92,6 +92,7 @@ describe('requestApp', () => {
       accessPolicy: 'allowlist',
       status: 'pending',
       validatorsFrom: 1,
+      genesisValidators: [N0.publicKey, N1.publicKey],
     });
     expect(listApps(chain.state, { owner: OWNER.address }).map((a) => a.id)).toEqual(['shop']);
   });

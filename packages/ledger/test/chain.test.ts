@@ -1,4 +1,4 @@
-import { bytesToHex, hexToBytes } from '@polis/core';
+import { bytesToHex, hexToBytes, rlpDecode, rlpEncode } from '@polis/core';
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,8 +8,11 @@ import {
   decodeBlock,
   decodeReceipt,
   decodeTx,
+  decodeValidatorUpdate,
   encodeBlock,
+  encodeHeader,
   encodeReceipt,
+  encodeValidatorUpdate,
   isPolisErrorOf,
   logsBloom,
   Mempool,
@@ -147,6 +150,7 @@ describe('blocks and receipts', () => {
       parentHash: new Uint8Array(32),
       proposer: new Uint8Array(32).fill(9),
       validatorsHash: new Uint8Array(32),
+      nextValidatorsHash: new Uint8Array(32),
       txRoot: new Uint8Array(32),
       receiptsRoot: new Uint8Array(32),
       stateRoot: new Uint8Array(32),
@@ -162,4 +166,50 @@ describe('blocks and receipts', () => {
     expect(bloomMayContain(header.logsBloom, new Uint8Array(20).fill(1))).toBe(true);
     expect(bloomMayContain(header.logsBloom, new Uint8Array(20).fill(7))).toBe(false);
   });
+
+  it('default: a block with a validator update round-trips, and the update changes the encoding but not the header', () => {
+    const block = decodeBlock(encodeBlock({ header: sampleHeader(), txs: [] }));
+    expect(block.validatorUpdate).toBeUndefined();
+    const update = { epoch: 42, validators: [{ publicKey: new Uint8Array(32).fill(3), power: 1 }] };
+    const withUpdate = { header: sampleHeader(), txs: [], validatorUpdate: update };
+    const back = decodeBlock(encodeBlock(withUpdate));
+    expect(back).toEqual(withUpdate);
+    expect(encodeBlock(withUpdate)).not.toEqual(encodeBlock({ header: sampleHeader(), txs: [] }));
+    expect(decodeValidatorUpdate(encodeValidatorUpdate(update))).toEqual(update);
+  });
+
+  it('error: a malformed validator update is refused naming the field', () => {
+    const header = sampleHeader();
+    const raw = (update: unknown) => rlpEncode([decodeRlpHeader(header), [], update as never]);
+    expect(() => decodeBlock(raw([1]))).toThrow(/block\.validatorUpdate/);
+    expect(() => decodeBlock(raw([1, []]))).toThrow(/block\.validatorUpdate\.validators.*1 to/);
+    expect(() => decodeBlock(raw([1, [[new Uint8Array(31), 1]]]))).toThrow(/block\.validatorUpdate\.validators\[0\]\.publicKey/);
+    expect(() => decodeBlock(raw([1, [[new Uint8Array(32), 1]], 3]))).toThrow(/block\.validatorUpdate/);
+    expect(() => decodeBlock(rlpEncode([decodeRlpHeader(header), []]))).toThrow(/block/);
+    expect(() => decodeBlock(raw([1, [[new Uint8Array(32), 1]]]))).not.toThrow();
+  });
 });
+
+function sampleHeader() {
+  return {
+    ledgerId: new Uint8Array([1]),
+    chainId: 1n,
+    height: 3,
+    time: 5,
+    parentHash: new Uint8Array(32),
+    proposer: new Uint8Array(32).fill(9),
+    validatorsHash: new Uint8Array(32).fill(1),
+    nextValidatorsHash: new Uint8Array(32).fill(2),
+    txRoot: new Uint8Array(32),
+    receiptsRoot: new Uint8Array(32),
+    stateRoot: new Uint8Array(32),
+    logsBloom: new Uint8Array(256),
+    gasUsed: 0n,
+    gasLimit: 1n,
+  };
+}
+
+/** The header as the RLP item a block embeds. */
+function decodeRlpHeader(h: ReturnType<typeof sampleHeader>) {
+  return rlpDecode(encodeHeader(h)) as never;
+}

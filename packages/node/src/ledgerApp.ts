@@ -8,28 +8,47 @@
  * header, transactions, receipts, commit, indexes and state in one LMDB transaction, flushed to
  * disk before `save` resolves; so the block store and the application are one object, and
  * `finalizeBlock`/`commit` have nothing left to do.
+ *
+ * Validator sets (ADR 0006): a block may carry a validator update, in force from the next height.
+ * The system ledger decides the change; the app ledger applies it in its own block, so every
+ * replica switches at the same height. A proposer includes the update when the system ledger's
+ * record of the app (`wantedValidators`) names a newer epoch and a different set than the ledger
+ * has; a validator accepts a proposal's update only if its own view of the system ledger agrees.
+ * A decided block is not checked against that view again: its certificate is the proof.
  */
 
-import type { Application, BlockStore, CommittedBlock, ValidatorSet } from '@polis/consensus';
-import { bytesToHex, equalsBytes } from '@polis/core';
+import {
+  type Application,
+  type BlockStore,
+  type CommittedBlock,
+  createValidatorSet,
+  type Validator,
+  type ValidatorSet,
+} from '@polis/consensus';
+import { bytesToHex, equalsBytes, hexToBytes, utf8ToBytes } from '@polis/core';
 import type { BlockExecution, BlockExecutor } from '@polis/execution';
 import {
+  BLOOM_BYTES,
   type Block,
   type BlockHeader,
   blockHash,
   type ChainStore,
+  createStateWriteSet,
   type DecodedTx,
   decodeBlock,
   decodeTx,
   encodeBlock,
+  KECCAK256_NULL,
   type Mempool,
   type Receipt,
   receiptsRoot,
   type StagedCommitment,
   type StateStore,
   txRoot,
+  type ValidatorUpdate,
 } from '@polis/ledger';
 import { committedBlockAt, encodeCommit } from './commit.js';
+import type { LedgerGenesis } from './config.js';
 
 /** Static parameters of a ledger. */
 export type LedgerParams = {
@@ -39,6 +58,12 @@ export type LedgerParams = {
   maxBlockTxs: number;
   maxBlockBytes: number;
 };
+
+/** The validator set the system ledger wants the ledger to have: its epoch and its members in order. */
+export type WantedValidators = { epoch: number; validators: readonly Validator[] };
+
+/** A validator set in force from height `from`, brought by the update of `epoch` (0: genesis). */
+type SetEntry = { from: number; epoch: number; set: ValidatorSet };
 
 /** A block executed and staged, waiting for the decision. */
 type Executed = { block: Block; exec: BlockExecution; baseRoot: Uint8Array; staged: StagedCommitment };
@@ -56,7 +81,9 @@ export class LedgerApp implements Application, BlockStore {
   readonly #chain: ChainStore;
   readonly #mempool: Mempool;
   readonly #executor: BlockExecutor;
-  readonly #validators: ValidatorSet;
+  /** The ledger's validator sets in order: one entry per change, so the history is as long as the changes. */
+  readonly #sets: SetEntry[];
+  readonly #wanted: (() => WantedValidators | undefined) | undefined;
   readonly #executed = new Map<string, Executed>();
   readonly #listeners = new Set<BlockListener>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -67,14 +94,43 @@ export class LedgerApp implements Application, BlockStore {
     chain: ChainStore;
     mempool: Mempool;
     executor: BlockExecutor;
+    /** The genesis validator set. */
     validators: ValidatorSet;
+    /** The set the system ledger wants, when a system ledger governs this one; without it the set never changes. */
+    wantedValidators?: () => WantedValidators | undefined;
   }) {
     this.params = options.params;
     this.#state = options.state;
     this.#chain = options.chain;
     this.#mempool = options.mempool;
     this.#executor = options.executor;
-    this.#validators = options.validators;
+    this.#wanted = options.wantedValidators;
+    this.#sets = [{ from: 1, epoch: 0, set: options.validators }];
+    for (const { height, update } of this.#chain.validatorUpdates()) {
+      this.#sets.push({ from: height + 1, epoch: update.epoch, set: createValidatorSet(update.validators) });
+    }
+  }
+
+  /** The validator set of `height` (consensus asks once `height - 1` is committed). */
+  validatorSet(height: number): ValidatorSet {
+    for (let i = this.#sets.length - 1; i > 0; i--) {
+      const e = this.#sets[i] as SetEntry;
+      if (e.from <= height) return e.set;
+    }
+    return (this.#sets[0] as SetEntry).set;
+  }
+
+  /** The set in force after the last committed block, with its epoch. */
+  get currentValidators(): { epoch: number; set: ValidatorSet } {
+    return this.#sets[this.#sets.length - 1] as SetEntry;
+  }
+
+  /** The update a proposer should include now: the system's wanted set, if newer and different. */
+  #pendingUpdate(): ValidatorUpdate | undefined {
+    const want = this.#wanted?.();
+    const current = this.currentValidators;
+    if (!want || want.epoch <= current.epoch || sameMembers(want.validators, current.set.validators)) return undefined;
+    return { epoch: want.epoch, validators: want.validators.map((v) => ({ publicKey: v.publicKey, power: v.power })) };
   }
 
   /** Subscribes to committed blocks; returns the unsubscribe function. */
@@ -111,7 +167,7 @@ export class LedgerApp implements Application, BlockStore {
   }
 
   processProposal(req: { height: number; round: number; value: Uint8Array }): Promise<boolean> {
-    return this.#serial(() => this.#process(req));
+    return this.#serial(() => this.#process(req, false));
   }
 
   // BlockStore.save: the decided block, executed and written with its state in one transaction.
@@ -122,7 +178,9 @@ export class LedgerApp implements Application, BlockStore {
   async #prepare(req: { height: number; round: number; time: number; proposer: number }): Promise<Uint8Array> {
     const p = this.params;
     const parent = this.#parent(req.height);
-    const proposer = this.#validators.validators[req.proposer]?.publicKey ?? new Uint8Array(32);
+    const validators = this.validatorSet(req.height);
+    const proposer = validators.validators[req.proposer]?.publicKey ?? new Uint8Array(32);
+    const validatorUpdate = this.#pendingUpdate();
     // BFT time must increase from block to block, even if this proposer's clock is behind.
     const time = Math.max(req.time, parent.time + 1);
     const candidates = this.#mempool.select({ maxTxs: p.maxBlockTxs, maxBytes: p.maxBlockBytes, maxGas: p.gasLimit });
@@ -146,7 +204,8 @@ export class LedgerApp implements Application, BlockStore {
       time,
       parentHash: parent.hash,
       proposer,
-      validatorsHash: this.#validators.hash,
+      validatorsHash: validators.hash,
+      nextValidatorsHash: validatorUpdate ? createValidatorSet(validatorUpdate.validators).hash : validators.hash,
       txRoot: txRoot(txs),
       receiptsRoot: receiptsRoot(exec.receipts),
       stateRoot: staged.root,
@@ -154,9 +213,25 @@ export class LedgerApp implements Application, BlockStore {
       gasUsed: exec.gasUsed,
       gasLimit: p.gasLimit,
     };
-    const block = { header, txs };
+    const block: Block = validatorUpdate ? { header, txs, validatorUpdate } : { header, txs };
     this.#remember({ block, exec, baseRoot, staged });
     return encodeBlock(block);
+  }
+
+  /** A block's next set: unchanged without an update; with one, a valid set of a later epoch that the system ledger wants. */
+  #checkUpdate(block: Block, validators: ValidatorSet, decided: boolean): boolean {
+    const u = block.validatorUpdate;
+    if (!u) return equalsBytes(block.header.nextValidatorsHash, validators.hash);
+    let next: ValidatorSet;
+    try {
+      next = createValidatorSet(u.validators);
+    } catch {
+      return false;
+    }
+    if (u.epoch <= this.currentValidators.epoch || !equalsBytes(block.header.nextValidatorsHash, next.hash)) return false;
+    if (decided) return true;
+    const pending = this.#pendingUpdate();
+    return pending !== undefined && pending.epoch === u.epoch && sameMembers(pending.validators, next.validators);
   }
 
   #remember(e: Executed): void {
@@ -167,7 +242,8 @@ export class LedgerApp implements Application, BlockStore {
     this.#executed.set(bytesToHex(blockHash(e.block.header)), e);
   }
 
-  async #process(req: { height: number; round: number; value: Uint8Array }): Promise<boolean> {
+  /** valid(v). `decided`: the block is certified, so its validator update is not checked against this node's view of the system ledger. */
+  async #process(req: { height: number; round: number; value: Uint8Array }, decided: boolean): Promise<boolean> {
     let block: Block;
     try {
       block = decodeBlock(req.value);
@@ -179,6 +255,7 @@ export class LedgerApp implements Application, BlockStore {
     const h = block.header;
     const p = this.params;
     const parent = this.#parent(req.height);
+    const validators = this.validatorSet(req.height);
     if (
       h.height !== req.height ||
       h.chainId !== p.chainId ||
@@ -186,10 +263,11 @@ export class LedgerApp implements Application, BlockStore {
       !equalsBytes(h.parentHash, parent.hash) ||
       h.time <= parent.time ||
       h.gasLimit !== p.gasLimit ||
-      !equalsBytes(h.validatorsHash, this.#validators.hash) ||
-      !this.#validators.validators.some((v) => equalsBytes(v.publicKey, h.proposer)) ||
+      !equalsBytes(h.validatorsHash, validators.hash) ||
+      !validators.validators.some((v) => equalsBytes(v.publicKey, h.proposer)) ||
       block.txs.length > p.maxBlockTxs ||
-      !equalsBytes(h.txRoot, txRoot(block.txs))
+      !equalsBytes(h.txRoot, txRoot(block.txs)) ||
+      !this.#checkUpdate(block, validators, decided)
     ) {
       return false;
     }
@@ -227,7 +305,7 @@ export class LedgerApp implements Application, BlockStore {
     if (!e || !equalsBytes(e.baseRoot, this.#state.stateRoot)) {
       // Not executed here yet (a block decided from sync before validation finished is impossible,
       // since L49 needs valid(v); but a restart empties this cache): execute it now.
-      if (!(await this.#process({ height: decided.height, round: decided.certificate.round, value: decided.value }))) {
+      if (!(await this.#process({ height: decided.height, round: decided.certificate.round, value: decided.value }, true))) {
         throw new Error(
           `block ${decided.height} was certified but does not execute to its header; this node's state has diverged`,
         );
@@ -244,6 +322,13 @@ export class LedgerApp implements Application, BlockStore {
         this.#chain.writeBlock(txn, { block, receipts: exec.receipts, txHashes: exec.included.map((t) => t.hash), commit }),
     });
     this.#executed.clear();
+    if (block.validatorUpdate) {
+      this.#sets.push({
+        from: block.header.height + 1,
+        epoch: block.validatorUpdate.epoch,
+        set: createValidatorSet(block.validatorUpdate.validators),
+      });
+    }
     this.#mempool.prune(exec.included.map((t) => t.sender));
     for (const listener of this.#listeners) listener(block, exec.receipts);
   }
@@ -267,4 +352,53 @@ export class LedgerApp implements Application, BlockStore {
   hasWork(): boolean {
     return this.#mempool.hasReady();
   }
+}
+
+/** Whether two validator lists are the same validators with the same powers in the same order. */
+function sameMembers(a: readonly Validator[], b: readonly Validator[]): boolean {
+  return a.length === b.length && a.every((v, i) => v.power === b[i]?.power && equalsBytes(v.publicKey, b[i].publicKey));
+}
+
+/** Writes the genesis block (height 0) and genesis state, if the ledger is new. */
+export async function writeLedgerGenesis(
+  state: StateStore,
+  chain: ChainStore,
+  g: LedgerGenesis,
+  genesisTime: number,
+  validators: ValidatorSet,
+): Promise<void> {
+  if (state.head !== undefined) return;
+  const writes = createStateWriteSet({
+    accounts: g.alloc.map((a) => ({
+      address: hexToBytes(a.address),
+      account: { nonce: 0n, balance: BigInt(a.balance), codeHash: KECCAK256_NULL },
+    })),
+  });
+  const baseRoot = state.stateRoot;
+  const staged = await state.commitment.stage(baseRoot, writes, state);
+  const block = {
+    header: {
+      ledgerId: utf8ToBytes(g.id),
+      chainId: BigInt(g.chainId),
+      height: 0,
+      time: genesisTime,
+      parentHash: new Uint8Array(32),
+      proposer: new Uint8Array(32),
+      validatorsHash: validators.hash,
+      nextValidatorsHash: validators.hash,
+      txRoot: txRoot([]),
+      receiptsRoot: receiptsRoot([]),
+      stateRoot: staged.root,
+      logsBloom: new Uint8Array(BLOOM_BYTES),
+      gasUsed: 0n,
+      gasLimit: BigInt(g.gasLimit),
+    },
+    txs: [],
+  };
+  await state.commitBlock({
+    height: 0,
+    writes,
+    staged: { baseRoot, staged },
+    write: (txn) => chain.writeBlock(txn, { block, receipts: [], txHashes: [], commit: new Uint8Array(0) }),
+  });
 }

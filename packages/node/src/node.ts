@@ -6,23 +6,18 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, type ValidatorSet } from '@polis/consensus';
+import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, indexOfValidator } from '@polis/consensus';
 import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
 import { BlockExecutor } from '@polis/execution';
 import { activeNodes, type GovState, getApp } from '@polis/governance';
 import {
-  BLOOM_BYTES,
   ChainStore,
   createLedgerCommon,
-  createStateWriteSet,
   decodeTx,
-  KECCAK256_NULL,
   Mempool,
   openLedgerDatabase,
   openStateStore,
-  receiptsRoot,
   type StateStore,
-  txRoot,
 } from '@polis/ledger';
 import { destination, type Logger, pino } from 'pino';
 import { Closers } from './closers.js';
@@ -30,7 +25,7 @@ import { ConfigError, ConfigErrorCode, GenesisSchema, type LedgerGenesis, NodeCo
 import type { GatewayLedger } from './gateway/context.js';
 import { LedgerFeed } from './gateway/feed.js';
 import { createGateway, type Gateway } from './gateway/gateway.js';
-import { LedgerApp } from './ledgerApp.js';
+import { LedgerApp, type WantedValidators, writeLedgerGenesis } from './ledgerApp.js';
 import { type AdmittedPeer, P2PHost } from './p2p/index.js';
 import { createEthMethods } from './rpc/eth.js';
 import { SystemAccessSource } from './system/access.js';
@@ -105,49 +100,6 @@ function resolvePath(base: string, p: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
 
-/** Writes the genesis block (height 0) and genesis state, if the ledger is new. */
-async function ensureGenesis(
-  state: StateStore,
-  chain: ChainStore,
-  g: LedgerGenesis,
-  genesisTime: number,
-  validators: ValidatorSet,
-): Promise<void> {
-  if (state.head !== undefined) return;
-  const writes = createStateWriteSet({
-    accounts: g.alloc.map((a) => ({
-      address: hexToBytes(a.address),
-      account: { nonce: 0n, balance: BigInt(a.balance), codeHash: KECCAK256_NULL },
-    })),
-  });
-  const baseRoot = state.stateRoot;
-  const staged = await state.commitment.stage(baseRoot, writes, state);
-  const block = {
-    header: {
-      ledgerId: utf8ToBytes(g.id),
-      chainId: BigInt(g.chainId),
-      height: 0,
-      time: genesisTime,
-      parentHash: new Uint8Array(32),
-      proposer: new Uint8Array(32),
-      validatorsHash: validators.hash,
-      txRoot: txRoot([]),
-      receiptsRoot: receiptsRoot([]),
-      stateRoot: staged.root,
-      logsBloom: new Uint8Array(BLOOM_BYTES),
-      gasUsed: 0n,
-      gasLimit: BigInt(g.gasLimit),
-    },
-    txs: [],
-  };
-  await state.commitBlock({
-    height: 0,
-    writes,
-    staged: { baseRoot, staged },
-    write: (txn) => chain.writeBlock(txn, { block, receipts: [], txHashes: [], commit: new Uint8Array(0) }),
-  });
-}
-
 /** Starts a node from its configuration file. */
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
   const configDir = dirname(resolve(options.configPath));
@@ -216,7 +168,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
      * and its p2p channels. Used for the genesis ledgers and for the ones the system ledger
      * assigns later (ADR 0006); `close` undoes it in reverse.
      */
-    const openLedger = async (g: LedgerGenesis, genesisTime: number) => {
+    const openLedger = async (g: LedgerGenesis, genesisTime: number, wantedValidators?: () => WantedValidators | undefined) => {
       const own = new Closers(logger, `ledger ${g.id}`);
       try {
         const dir = join(dataDir, 'ledgers', g.id);
@@ -226,7 +178,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const state = await openStateStore({ db, commitment: config.commitment });
         const chain = new ChainStore(db);
         const validators = createValidatorSet(g.validators.map((v) => ({ publicKey: hexToBytes(v.publicKey), power: v.power })));
-        await ensureGenesis(state, chain, g, genesisTime, validators);
+        await writeLedgerGenesis(state, chain, g, genesisTime, validators);
 
         const chainId = BigInt(g.chainId);
         const common = createLedgerCommon(chainId);
@@ -248,7 +200,15 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           maxBlockTxs: g.maxBlockTxs,
           maxBlockBytes: g.maxBlockBytes,
         };
-        const app = new LedgerApp({ params, state, chain, mempool, executor, validators });
+        const app = new LedgerApp({
+          params,
+          state,
+          chain,
+          mempool,
+          executor,
+          validators,
+          ...(wantedValidators ? { wantedValidators } : {}),
+        });
         const wal = new FileWal(join(dir, 'consensus.wal'));
         own.push(() => wal.close());
         const log = logger.child({ ledger: g.id });
@@ -403,12 +363,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           system: system.app,
           self: bytesToHex(signer.publicKey),
           reserved: new Set(genesis.ledgers.map((g) => g.id)),
-          open: async (g) => {
-            const l = await openLedger(g, 0);
+          open: async (g, hooks) => {
+            const l = await openLedger(g, 0, hooks.wanted);
             const detach = gateway.attach(l.gatewayLedger);
             ledgers.push(l.hosted);
+            const app = l.hosted.app;
+            const stopWatching = app.onBlock((block) => {
+              if (block.validatorUpdate) hooks.changed();
+            });
             return {
+              validating: () => indexOfValidator(app.currentValidators.set, signer.publicKey) >= 0,
               close: async () => {
+                stopWatching();
                 detach();
                 ledgers.splice(ledgers.indexOf(l.hosted), 1);
                 await l.close();

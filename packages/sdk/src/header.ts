@@ -14,6 +14,7 @@ export type HeaderJson = {
   parentHash: Hex;
   proposer: Hex;
   validatorsHash: Hex;
+  nextValidatorsHash: Hex;
   txRoot: Hex;
   receiptsRoot: Hex;
   stateRoot: Hex;
@@ -35,6 +36,7 @@ export function headerHash(h: HeaderJson): Uint8Array {
       hexToBytes(h.parentHash),
       hexToBytes(h.proposer),
       hexToBytes(h.validatorsHash),
+      hexToBytes(h.nextValidatorsHash),
       hexToBytes(h.txRoot),
       hexToBytes(h.receiptsRoot),
       hexToBytes(h.stateRoot),

@@ -48,6 +48,7 @@ export type EngineEvent =
 /** Everything an engine is built with. */
 export type EngineOptions = {
   ctx: CoreContext;
+  /** The validator set when the application does not give one per height (`Application.validatorSet`). */
   validators: ValidatorSet;
   app: Application;
   wal: WalStorage;
@@ -66,6 +67,9 @@ type Task =
   | { kind: 'wire'; from: string; bytes: Uint8Array }
   | { kind: 'synced'; block: CommittedBlock };
 
+/** A decided block from sync, kept until its height starts; verified then, against that height's set. */
+type PendingSync = { from: string; block: CommittedBlock };
+
 /** Runs one replica's consensus for one ledger. Create it with `ConsensusEngine.open`. */
 export class ConsensusEngine {
   private readonly opts: EngineOptions;
@@ -77,8 +81,8 @@ export class ConsensusEngine {
   private gossipTimer: unknown = null;
   /** Messages of height + 1, fed to the core once that height starts. */
   private future: ConsensusMessage[] = [];
-  /** Decided blocks from sync, by height, waiting for their turn. */
-  private readonly syncBlocks = new Map<number, CommittedBlock>();
+  /** Decided blocks from sync, by height, waiting for their turn (their certificates are checked then). */
+  private readonly syncBlocks = new Map<number, PendingSync>();
   /** This replica's signed messages of the current height, re-broadcast on every gossip tick. */
   private own: ConsensusMessage[] = [];
   /** (round, type) -> what this replica voted in the current height: the double-sign assertion. */
@@ -89,7 +93,12 @@ export class ConsensusEngine {
 
   private constructor(opts: EngineOptions, height: number) {
     this.opts = opts;
-    this.state = createConsensusState(opts.ctx, height, opts.validators);
+    this.state = createConsensusState(opts.ctx, height, this.validatorsAt(height));
+  }
+
+  /** The validator set of `height`: from the application when it changes sets, else the fixed one. */
+  private validatorsAt(height: number): ValidatorSet {
+    return this.opts.app.validatorSet?.(height) ?? this.opts.validators;
   }
 
   /** Opens an engine on its storage: replays blocks into the application and the WAL into the core, then runs. */
@@ -340,7 +349,9 @@ export class ConsensusEngine {
     this.timers.clear();
     this.own = [];
     this.signed.clear();
-    const startInput: Input = { type: 'start-height', height };
+    // The committed blocks fix the set of the new height; the WAL records the height only, and
+    // recovery asks the application for the set again.
+    const startInput: Input = { type: 'start-height', height, validators: this.validatorsAt(height) };
     // The new height's log starts with this one record; the old height is in the block store now.
     await this.opts.wal.reset(frameWalRecord(encodeWalInput(startInput)));
     apply(this.opts.ctx, this.state, startInput);
@@ -351,7 +362,10 @@ export class ConsensusEngine {
     const synced = this.syncBlocks.get(height);
     this.syncBlocks.delete(height);
     for (const h of this.syncBlocks.keys()) if (h < height) this.syncBlocks.delete(h);
-    if (synced) this.feedSyncedBlock(synced);
+    if (synced) {
+      if (this.checkSyncedBlock(synced.block)) this.feedSyncedBlock(synced.block);
+      else this.emit({ type: 'invalid-message', from: synced.from, reason: `sync block ${height} does not verify` });
+    }
     this.scheduleWake();
   }
 
@@ -392,25 +406,30 @@ export class ConsensusEngine {
     } else {
       for (const block of wire.blocks) {
         if (block.height < height || this.syncBlocks.size >= SYNC_BLOCKS_MAX) continue;
+        // Only the current height's set is known: a later block is checked when its height starts,
+        // because the blocks before it may change the set.
+        if (block.height > height) {
+          if (!this.syncBlocks.has(block.height)) this.syncBlocks.set(block.height, { from, block });
+          continue;
+        }
         if (!this.checkSyncedBlock(block)) {
           this.emit({ type: 'invalid-message', from, reason: `sync block ${block.height} does not verify` });
           return;
         }
-        if (block.height === height) this.feedSyncedBlock(block);
-        else this.syncBlocks.set(block.height, block);
+        this.feedSyncedBlock(block);
       }
     }
   }
 
-  /** A synced block must carry a valid certificate for its own proposal. */
+  /** A synced block of the current height must carry a valid certificate, by this height's set, for its own proposal. */
   private checkSyncedBlock(block: CommittedBlock): boolean {
-    const { ctx, validators } = this.opts;
     const c = block.certificate;
     return (
+      block.height === this.state.height &&
       c.height === block.height &&
       block.proposal.height === block.height &&
       tallyKey(block.proposal.valueId) === tallyKey(c.valueId) &&
-      verifyCertificate(ctx.ledgerId, validators, c, block.height) === null
+      verifyCertificate(this.opts.ctx.ledgerId, this.state.validators, c, block.height) === null
     );
   }
 

@@ -4,6 +4,7 @@
  * interfaces, so the deterministic simulator and a real city node run the same engine code.
  */
 import type { CommitCertificate, Proposal, ValueId } from '../types.js';
+import type { ValidatorSet } from '../validators.js';
 
 /** Time and timers. The simulator's clock is virtual; a node's is the system clock. */
 export interface Clock {
@@ -75,4 +76,10 @@ export interface Application {
   info(): Promise<{ height: number }>;
   /** Whether transactions are waiting; an idle ledger proposes only when this is true or the heartbeat is due. */
   hasWork(): boolean;
+  /**
+   * The validator set of `height`. The engine asks once `height - 1` is committed (and on open),
+   * so a block may change the set of the next height; every replica commits the same blocks and
+   * so switches at the same height. Without it the set is `EngineOptions.validators` forever.
+   */
+  validatorSet?(height: number): ValidatorSet;
 }

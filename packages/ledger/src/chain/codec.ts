@@ -5,6 +5,8 @@
  * for the receipts root, and a fuller RLP form for storage.
  */
 import {
+  CodecError,
+  CodecErrorCode,
   keccak256,
   merkleRoot,
   type RLPItem,
@@ -16,7 +18,7 @@ import {
   rlpEncode,
 } from '@polis/core';
 import { BLOOM_BYTES } from './bloom.js';
-import type { Block, BlockHeader, Log, Receipt } from './types.js';
+import type { Block, BlockHeader, Log, Receipt, ValidatorUpdate } from './types.js';
 
 /** The largest encoded block we accept, in bytes. */
 export const BLOCK_BYTES_MAX = 8 * 1024 * 1024;
@@ -30,6 +32,7 @@ function headerFields(h: BlockHeader) {
     h.parentHash,
     h.proposer,
     h.validatorsHash,
+    h.nextValidatorsHash,
     h.txRoot,
     h.receiptsRoot,
     h.stateRoot,
@@ -40,7 +43,7 @@ function headerFields(h: BlockHeader) {
 }
 
 function readHeader(item: RLPItem | undefined): BlockHeader {
-  const f = readList(item, 'header', 13);
+  const f = readList(item, 'header', 14);
   return {
     ledgerId: readBytes(f[0], 'header.ledgerId'),
     chainId: readBigUint(f[1], 'header.chainId'),
@@ -49,12 +52,13 @@ function readHeader(item: RLPItem | undefined): BlockHeader {
     parentHash: readBytes(f[4], 'header.parentHash', 32),
     proposer: readBytes(f[5], 'header.proposer', 32),
     validatorsHash: readBytes(f[6], 'header.validatorsHash', 32),
-    txRoot: readBytes(f[7], 'header.txRoot', 32),
-    receiptsRoot: readBytes(f[8], 'header.receiptsRoot', 32),
-    stateRoot: readBytes(f[9], 'header.stateRoot', 32),
-    logsBloom: readBytes(f[10], 'header.logsBloom', BLOOM_BYTES),
-    gasUsed: readBigUint(f[11], 'header.gasUsed', 8),
-    gasLimit: readBigUint(f[12], 'header.gasLimit', 8),
+    nextValidatorsHash: readBytes(f[7], 'header.nextValidatorsHash', 32),
+    txRoot: readBytes(f[8], 'header.txRoot', 32),
+    receiptsRoot: readBytes(f[9], 'header.receiptsRoot', 32),
+    stateRoot: readBytes(f[10], 'header.stateRoot', 32),
+    logsBloom: readBytes(f[11], 'header.logsBloom', BLOOM_BYTES),
+    gasUsed: readBigUint(f[12], 'header.gasUsed', 8),
+    gasLimit: readBigUint(f[13], 'header.gasLimit', 8),
   };
 }
 
@@ -73,15 +77,61 @@ export function blockHash(h: BlockHeader): Uint8Array {
   return keccak256(encodeHeader(h));
 }
 
-/** Encodes a block: `rlp([header, [tx...]])`. */
+function shapeError(field: string, expected: string): CodecError {
+  return new CodecError({ code: CodecErrorCode.INVALID_SHAPE, field, expected }, `"${field}" should be ${expected}`);
+}
+
+/** Validators in a block allowed at most (a bound for decoding; sets are far smaller). */
+export const BLOCK_VALIDATORS_MAX = 1_000;
+
+function updateFields(u: ValidatorUpdate | undefined) {
+  return u ? [u.epoch, u.validators.map((v) => [v.publicKey, v.power])] : [];
+}
+
+/** Encodes a validator update on its own (the chain store keeps them by height). */
+export function encodeValidatorUpdate(u: ValidatorUpdate): Uint8Array {
+  return rlpEncode(updateFields(u));
+}
+
+function readUpdate(item: RLPItem | undefined, field: string): ValidatorUpdate | undefined {
+  const f = readList(item, field);
+  if (f.length === 0) return undefined;
+  if (f.length !== 2) throw shapeError(field, `empty or [epoch, validators], not ${f.length} items`);
+  const validators = readList(f[1], `${field}.validators`);
+  if (validators.length === 0 || validators.length > BLOCK_VALIDATORS_MAX) {
+    throw shapeError(`${field}.validators`, `1 to ${BLOCK_VALIDATORS_MAX} validators, not ${validators.length}`);
+  }
+  return {
+    epoch: readUint(f[0], `${field}.epoch`),
+    validators: validators.map((v, i) => {
+      const [k, p] = readList(v, `${field}.validators[${i}]`, 2);
+      return {
+        publicKey: readBytes(k, `${field}.validators[${i}].publicKey`, 32),
+        power: readUint(p, `${field}.validators[${i}].power`),
+      };
+    }),
+  };
+}
+
+/** Decodes a stored validator update. */
+export function decodeValidatorUpdate(bytes: Uint8Array): ValidatorUpdate {
+  const u = readUpdate(rlpDecode(bytes), 'validatorUpdate');
+  if (!u) throw shapeError('validatorUpdate', 'an update, not an empty list');
+  return u;
+}
+
+/** Encodes a block: `rlp([header, [tx...], update])`, the update `[]` or `[epoch, [[key, power]...]]`. */
 export function encodeBlock(b: Block): Uint8Array {
-  return rlpEncode([headerFields(b.header), b.txs]);
+  return rlpEncode([headerFields(b.header), b.txs, updateFields(b.validatorUpdate)]);
 }
 
 /** Decodes a block defensively; throws a `CodecError` naming the bad field. */
 export function decodeBlock(bytes: Uint8Array): Block {
-  const [h, txs] = readList(rlpDecode(bytes, BLOCK_BYTES_MAX), 'block', 2);
-  return { header: readHeader(h), txs: readList(txs, 'block.txs').map((t, i) => readBytes(t, `block.txs[${i}]`)) };
+  const [h, txs, update] = readList(rlpDecode(bytes, BLOCK_BYTES_MAX), 'block', 3);
+  const block: Block = { header: readHeader(h), txs: readList(txs, 'block.txs').map((t, i) => readBytes(t, `block.txs[${i}]`)) };
+  const validatorUpdate = readUpdate(update, 'block.validatorUpdate');
+  if (validatorUpdate) block.validatorUpdate = validatorUpdate;
+  return block;
 }
 
 /** The transactions root of a block. */

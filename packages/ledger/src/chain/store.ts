@@ -9,6 +9,7 @@
  * - `chain.hashes`:   block hash -> height
  * - `chain.txindex`:  tx hash -> rlp([height, index])
  * - `chain.meta`:     "head" -> height
+ * - `chain.vupdates`: height -> the validator update that block carries (in force from height + 1)
  *
  * `writeBlock` runs inside the state store's block transaction, so a block, its receipts, its
  * indexes and its state land on disk together or not at all.
@@ -16,8 +17,17 @@
 import { readBytes, readList, readUint, rlpDecode, rlpEncode, utf8ToBytes } from '@polis/core';
 import type { LedgerDatabase, LedgerTable, LedgerWriteTxn } from '../db.js';
 import { corrupt } from '../errors.js';
-import { blockHash, decodeHeader, decodeReceipt, encodeHeader, encodeReceipt, heightKey } from './codec.js';
-import type { Block, BlockHeader, Receipt, TxLocation } from './types.js';
+import {
+  blockHash,
+  decodeHeader,
+  decodeReceipt,
+  decodeValidatorUpdate,
+  encodeHeader,
+  encodeReceipt,
+  encodeValidatorUpdate,
+  heightKey,
+} from './codec.js';
+import type { Block, BlockHeader, Receipt, TxLocation, ValidatorUpdate } from './types.js';
 
 const HEAD_KEY = utf8ToBytes('head');
 
@@ -40,6 +50,7 @@ export class ChainStore {
   readonly #hashes: LedgerTable;
   readonly #txIndex: LedgerTable;
   readonly #meta: LedgerTable;
+  readonly #updates: LedgerTable;
 
   constructor(db: LedgerDatabase) {
     this.#headers = db.table('chain.headers');
@@ -49,6 +60,7 @@ export class ChainStore {
     this.#hashes = db.table('chain.hashes');
     this.#txIndex = db.table('chain.txindex');
     this.#meta = db.table('chain.meta');
+    this.#updates = db.table('chain.vupdates');
   }
 
   /** The highest stored block height, or 0 when only genesis state exists. */
@@ -76,7 +88,22 @@ export class ChainStore {
     const txs = this.txs(height);
     if (!header) return undefined;
     if (!txs) throw corrupt(`block ${height} has a header but no transactions`);
-    return { header, txs };
+    const update = this.#updates.get(heightKey(height));
+    return update === undefined ? { header, txs } : { header, txs, validatorUpdate: decodeValidatorUpdate(update) };
+  }
+
+  /** Every validator update in the chain, by the height of the block that carries it, in order. */
+  validatorUpdates(): Array<{ height: number; update: ValidatorUpdate }> {
+    const out: Array<{ height: number; update: ValidatorUpdate }> = [];
+    for (const key of this.#updates.keys(heightKey(0), heightKey(Number.MAX_SAFE_INTEGER))) {
+      const bytes = this.#updates.get(key);
+      if (bytes === undefined) throw corrupt('a validator update vanished while it was read');
+      out.push({
+        height: Number(new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0)),
+        update: decodeValidatorUpdate(bytes),
+      });
+    }
+    return out;
   }
 
   /** The receipts of the block at `height`. */
@@ -113,6 +140,7 @@ export class ChainStore {
     txn.put(this.#txs, key, rlpEncode(w.block.txs));
     txn.put(this.#receipts, key, rlpEncode(w.receipts.map(encodeReceipt)));
     txn.put(this.#commits, key, w.commit);
+    if (w.block.validatorUpdate) txn.put(this.#updates, key, encodeValidatorUpdate(w.block.validatorUpdate));
     txn.put(this.#hashes, blockHash(w.block.header), rlpEncode(height));
     w.txHashes.forEach((hash, index) => {
       txn.put(this.#txIndex, hash, rlpEncode([height, index]));

@@ -16,6 +16,12 @@ export type BlockHeader = {
   proposer: Uint8Array;
   /** Hash of the validator set that certifies this block. */
   validatorsHash: Uint8Array;
+  /**
+   * Hash of the validator set of the next block: `validatorsHash` unless this block carries a
+   * validator update, whose set it then is. A client holding a certified header so learns the set
+   * that certifies the next one.
+   */
+  nextValidatorsHash: Uint8Array;
   /** Merkle root (RFC 6962, keccak-256) of the raw transactions. */
   txRoot: Uint8Array;
   /** Merkle root of the receipts' Ethereum encodings. */
@@ -28,8 +34,18 @@ export type BlockHeader = {
   gasLimit: bigint;
 };
 
-/** A block: a header and the raw signed transactions it orders. */
-export type Block = { header: BlockHeader; txs: Uint8Array[] };
+/** A validator as a block names it: its Ed25519 public key and voting power. */
+export type BlockValidator = { publicKey: Uint8Array; power: number };
+
+/**
+ * A change of the ledger's validator set, carried in a block and in force from the next height.
+ * `epoch` orders the changes: it is where the change was decided (the system-ledger height of
+ * the app record's `validatorsFrom`), and each update's epoch is above the last one's.
+ */
+export type ValidatorUpdate = { epoch: number; validators: BlockValidator[] };
+
+/** A block: a header, the raw signed transactions it orders, and possibly a validator update. */
+export type Block = { header: BlockHeader; txs: Uint8Array[]; validatorUpdate?: ValidatorUpdate | undefined };
 
 /** An Ethereum log. */
 export type Log = { address: Uint8Array; topics: Uint8Array[]; data: Uint8Array };

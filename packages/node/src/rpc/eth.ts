@@ -83,6 +83,7 @@ function headerJson(header: BlockHeader) {
     parentHash: data(header.parentHash),
     proposer: data(header.proposer),
     validatorsHash: data(header.validatorsHash),
+    nextValidatorsHash: data(header.nextValidatorsHash),
     txRoot: data(header.txRoot),
     receiptsRoot: data(header.receiptsRoot),
     stateRoot: data(header.stateRoot),
@@ -493,12 +494,25 @@ export function createEthMethods(ctx: EthContext): RpcMethods {
      * `polis_getHeader(block)`: the header of a block, field by field, with its hash (keccak-256
      * of the header's RLP, which the commit certificate signs) and the stored commit (the
      * proposal and the certificate, RLP) so that a client can check the certificate itself.
+     * `validatorUpdate` is the set the block brings in from the next height (its hash is the
+     * header's `nextValidatorsHash`), or null: a client follows the validators block by block.
      */
     polis_getHeader: (p) => {
       const h = heightOf(p[0]);
-      const header = chain.header(h);
-      if (!header) return null;
-      return { ...headerJson(header), hash: data(blockHash(header)), commit: data(chain.commit(h) ?? new Uint8Array(0)) };
+      const block = chain.block(h);
+      if (!block) return null;
+      const { header, validatorUpdate: u } = block;
+      return {
+        ...headerJson(header),
+        hash: data(blockHash(header)),
+        commit: data(chain.commit(h) ?? new Uint8Array(0)),
+        validatorUpdate: u
+          ? {
+              epoch: quantity(u.epoch),
+              validators: u.validators.map((v) => ({ publicKey: data(v.publicKey), power: quantity(v.power) })),
+            }
+          : null,
+      };
     },
     polis_getReceiptProof: (p) => {
       const txHash = parseData(p[0], 'transactionHash', 32);

@@ -5,16 +5,35 @@
  * block whose events touch apps, one reconciliation at a time.
  *
  * An app ledger's genesis is derived from its system record alone, so every node derives the
- * same one: its id, chain id, validators (with their registry names), access policy with the
- * participants as the allowlist, no pre-funded accounts, and genesis time 0.
+ * same one, whenever it joins: its id, chain id, first validators (`genesisValidators`, with their
+ * registry names), access policy with the participants as the allowlist, no pre-funded accounts,
+ * and genesis time 0.
+ *
+ * Validator changes: the ledger applies the record's current set in one of its own blocks
+ * (`LedgerApp`), so a node added as a validator starts hosting at once (and syncs), while a node
+ * taken out keeps hosting, and voting, until the ledger's block that removes it commits.
  */
-import { type AppRecord, type GovState, getNode, listApps, participantsOf } from '@polis/governance';
+import { hexToBytes } from '@polis/core';
+import { type AppRecord, type GovState, getApp, getNode, listApps, participantsOf } from '@polis/governance';
 import type { Logger } from 'pino';
 import { type LedgerGenesis, LedgerGenesisSchema } from '../config.js';
+import type { WantedValidators } from '../ledgerApp.js';
 import type { SystemApp } from './systemApp.js';
 
 /** A ledger the follower opened, and how to stop it. */
-export type FollowedLedger = { close(): Promise<void> };
+export type FollowedLedger = {
+  close(): Promise<void>;
+  /** Whether this node is in the ledger's validator set as of its last committed block. */
+  validating(): boolean;
+};
+
+/** What the follower gives a ledger it opens. */
+export type FollowHooks = {
+  /** The validator set the system ledger records for the app now. */
+  wanted: () => WantedValidators | undefined;
+  /** Call when the ledger committed a block that changed its validator set. */
+  changed: () => void;
+};
 
 /** What the follower needs from its node. */
 export type FollowerOptions = {
@@ -24,7 +43,7 @@ export type FollowerOptions = {
   /** Ledger ids the node hosts from its own genesis; the system cannot take them over. */
   reserved: ReadonlySet<string>;
   /** Opens and starts serving a ledger. */
-  open(genesis: LedgerGenesis): Promise<FollowedLedger>;
+  open(genesis: LedgerGenesis, hooks: FollowHooks): Promise<FollowedLedger>;
   logger: Logger;
 };
 
@@ -33,10 +52,21 @@ export function appLedgerGenesis(state: GovState, app: AppRecord): LedgerGenesis
   return LedgerGenesisSchema.parse({
     id: app.id,
     chainId: app.chainId,
-    validators: app.validators.map((publicKey) => ({ name: getNode(state, publicKey)?.name ?? publicKey, publicKey, power: 1 })),
+    validators: app.genesisValidators.map((publicKey) => ({
+      name: getNode(state, publicKey)?.name ?? publicKey,
+      publicKey,
+      power: 1,
+    })),
     accessPolicy: app.accessPolicy,
     allowlist: app.accessPolicy === 'allowlist' ? participantsOf(state, app.id).map((p) => p.address) : [],
   });
+}
+
+/** The validator set the system ledger records for `appId` (every validator has power 1). */
+export function wantedValidators(state: GovState, appId: string): WantedValidators | undefined {
+  const app = getApp(state, appId);
+  if (!app) return undefined;
+  return { epoch: app.validatorsFrom, validators: app.validators.map((k) => ({ publicKey: hexToBytes(k), power: 1 })) };
 }
 
 /** The apps this node should host in `state`. */
@@ -99,6 +129,8 @@ export class SystemFollower {
     const want = new Map(assigned(state, this.#o.self).map((a) => [a.id, a]));
     for (const [id, ledger] of this.#hosted) {
       if (want.has(id)) continue;
+      // Taken out of the set but still in the ledger's own: keep voting until that block commits.
+      if (getApp(state, id)?.status !== 'archived' && ledger.validating()) continue;
       this.#hosted.delete(id);
       await ledger.close();
       this.#o.logger.info({ app: id }, 'stopped hosting an app ledger; its data stays on disk');
@@ -110,7 +142,11 @@ export class SystemFollower {
         continue;
       }
       const t = performance.now();
-      this.#hosted.set(id, await this.#o.open(appLedgerGenesis(state, app)));
+      const hooks: FollowHooks = {
+        wanted: () => wantedValidators(this.#o.system.state, id),
+        changed: () => this.#schedule(),
+      };
+      this.#hosted.set(id, await this.#o.open(appLedgerGenesis(state, app), hooks));
       this.#o.logger.info({ app: id, chainId: app.chainId, ms: Math.round(performance.now() - t) }, 'hosting an app ledger');
     }
   }

@@ -228,6 +228,7 @@ export class SystemApp {
       parentHash: new Uint8Array(32),
       proposer: new Uint8Array(32),
       validatorsHash: o.validators.hash,
+      nextValidatorsHash: o.validators.hash,
       txRoot: txRoot([]),
       receiptsRoot: receiptsRootOf([]),
       stateRoot: stateRootOfPairs(pairs),
@@ -316,6 +317,8 @@ export class SystemApp {
         parentHash: parent.hash,
         proposer: this.#validators.validators[req.proposer]?.publicKey ?? new Uint8Array(32),
         validatorsHash: this.#validators.hash,
+        // The system ledger's validators are fixed by its genesis (ADR 0006).
+        nextValidatorsHash: this.#validators.hash,
         txRoot: txRoot(exec.included),
         receiptsRoot: receiptsRootOf(exec.receipts),
         stateRoot: stateRootOfPairs(exec.pairs),
@@ -356,6 +359,8 @@ export class SystemApp {
       !equalsBytes(h.parentHash, parent.hash) ||
       h.time <= parent.time ||
       !equalsBytes(h.validatorsHash, this.#validators.hash) ||
+      !equalsBytes(h.nextValidatorsHash, this.#validators.hash) ||
+      block.validatorUpdate !== undefined ||
       !this.#validators.validators.some((v) => equalsBytes(v.publicKey, h.proposer)) ||
       block.txs.length > GOV_BLOCK_TXS_MAX ||
       !equalsBytes(h.txRoot, txRoot(block.txs))
