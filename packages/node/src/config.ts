@@ -141,8 +141,26 @@ export const GenesisSchema = z
     path: ['ledgers'],
   });
 
+const limitsSchema = z.object({
+  requestsPerSec: z.number().positive(),
+  txPerSec: z.number().positive(),
+  bytesInPerSec: z.number().positive(),
+  bytesOutPerSec: z.number().positive(),
+});
+
+/** The default limits of `POST /v1/system`, which takes no API key. */
+export const SYSTEM_LIMITS_DEFAULT = {
+  perClient: { requestsPerSec: 100, txPerSec: 10, bytesInPerSec: 1_000_000, bytesOutPerSec: 10_000_000 },
+  total: { requestsPerSec: 2_000, txPerSec: 200, bytesInPerSec: 20_000_000, bytesOutPerSec: 200_000_000 },
+};
+
 /** The gateway: API access, limits on requests, TLS, webhooks and custodial keys. */
 export const GatewayConfigSchema = z.object({
+  /**
+   * Limits of the system ledger's endpoint (`POST /v1/system`), per client IP address and for all
+   * clients together; `gov_sendTransaction` calls count as transactions.
+   */
+  systemLimits: z.object({ perClient: limitsSchema, total: limitsSchema }).default(SYSTEM_LIMITS_DEFAULT),
   /**
    * Plans, app plans and API-key hashes (gateway/access.ts). It stands in for the system ledger's
    * registries until that lands; every node of a network reads the same records.

@@ -365,7 +365,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           reserved: new Set(genesis.ledgers.map((g) => g.id)),
           open: async (g, hooks) => {
             const l = await openLedger(g, 0, hooks.wanted);
-            const detach = gateway.attach(l.gatewayLedger);
+            const detach = await gateway.attach(l.gatewayLedger);
             ledgers.push(l.hosted);
             const app = l.hosted.app;
             const stopWatching = app.onBlock((block) => {
@@ -375,7 +375,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
               validating: () => indexOfValidator(app.currentValidators.set, signer.publicKey) >= 0,
               close: async () => {
                 stopWatching();
-                detach();
+                await detach();
                 ledgers.splice(ledgers.indexOf(l.hosted), 1);
                 await l.close();
               },

@@ -1,9 +1,11 @@
 /**
  * A node follows the system ledger (ADR 0006): an app approved there starts on the node it names
  * within seconds, with a genesis derived from its record, and serves JSON-RPC through the gateway;
- * it comes back after a restart; and once archived it stops, its data kept.
+ * it comes back after a restart; and once archived it stops, its data kept. Its webhooks work
+ * like those of a ledger hosted from the start.
  */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { bytesToHex, keccak256, privateKeyToAddress, utf8ToBytes } from '@polis/core';
 import { type Action, encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
@@ -69,7 +71,7 @@ async function until(status: number, limitMs: number): Promise<number> {
 beforeAll(async () => {
   dev = await startDevNode({
     system: { chainId: SYSTEM_CHAIN_ID, admins: [admin.address], threshold: 1, operator: admin.address, autoApproveApps: true },
-    gateway: { reloadMs: 100 },
+    gateway: { reloadMs: 100, webhooks: { allowPrivateTargets: true } },
   });
   apiKey = grantAppKey(dev.accessFile, { appId: APP.id, plan: 'dedicated', scopes: ['admin'] });
 });
@@ -104,6 +106,38 @@ describe('following the system ledger', () => {
       if (!receipt) await new Promise((done) => setTimeout(done, 25));
     }
     expect(receipt?.status).toBe('0x1');
+  });
+
+  it('behavior: webhooks cover the ledger the follower added: a tx hook hears a committed transaction', async () => {
+    const heard: Array<{ type: string; data: { hash: string } }> = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        heard.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
+    try {
+      const address = receiver.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const made = await fetch(`${dev.baseUrl}/api/v1/apps/${APP.id}/webhooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ notifyUrl: `http://127.0.0.1:${port}/hook`, events: { type: 'tx' } }),
+      });
+      expect(made.status, await made.clone().text()).toBe(201);
+      const hash = await rpcCall<string>(appUrl(), 'eth_sendRawTransaction', [await transfer(3)]);
+      for (let i = 0; i < 200 && !heard.some((h) => h.data?.hash === hash); i++) {
+        await new Promise((done) => setTimeout(done, 25));
+      }
+      expect(heard.map((h) => h.data?.hash)).toContain(hash);
+    } finally {
+      await new Promise((done) => receiver.close(done));
+    }
   });
 
   it("behavior: the owner's API key and the app's plan come from the system ledger, with no access file change", async () => {

@@ -129,4 +129,59 @@ describe('system ledger', () => {
     );
     expect(r.status).toBe('ok');
   });
+
+  it('error: the system endpoint limits each client and answers 429 with Retry-After and a message naming the limit', async () => {
+    const tight = await startDevNode({
+      system: {
+        chainId: SYSTEM_CHAIN_ID,
+        admins: [admins[0]?.address as string],
+        threshold: 1,
+        operator: admins[0]?.address as string,
+      },
+      gateway: {
+        systemLimits: {
+          perClient: { requestsPerSec: 10, txPerSec: 2, bytesInPerSec: 1_000_000, bytesOutPerSec: 10_000_000 },
+          total: { requestsPerSec: 1_000, txPerSec: 100, bytesInPerSec: 10_000_000, bytesOutPerSec: 100_000_000 },
+        },
+      },
+    });
+    try {
+      const post = (body: unknown) =>
+        fetch(`${tight.baseUrl}/v1/system`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const call = { jsonrpc: '2.0', id: 1, method: 'gov_chainId', params: [] };
+      const answers = await Promise.all(Array.from({ length: 30 }, () => post(call)));
+      const ok = answers.filter((a) => a.status === 200);
+      const refused = answers.filter((a) => a.status === 429);
+      expect(ok.length).toBeGreaterThanOrEqual(10);
+      expect(ok.length).toBeLessThan(15);
+      expect(ok.length + refused.length).toBe(30);
+      expect(Number(refused[0]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      const error = ((await refused[0]?.json()) as { error: { code: number; message: string } }).error;
+      expect(error.code).toBe(-32005);
+      expect(error.message).toMatch(/system ledger endpoint: this client .* over 10 requests per second/);
+      // Governance transactions have a budget of their own: two sends use this second's, a third is refused.
+      await new Promise((done) => setTimeout(done, 1_100));
+      const sends = Array.from({ length: 2 }, (_, i) => ({
+        jsonrpc: '2.0',
+        id: i,
+        method: 'gov_sendTransaction',
+        params: ['0x00'],
+      }));
+      expect((await post(sends)).status).toBe(200);
+      const batch = await post([sends[0]]);
+      expect(batch.status).toBe(429);
+      expect(((await batch.json()) as { error: { message: string } }).error.message).toMatch(
+        /over 2 governance transactions per second/,
+      );
+      // After the refill the endpoint serves again.
+      await new Promise((done) => setTimeout(done, 1_100));
+      expect((await post(call)).status).toBe(200);
+    } finally {
+      await tight.close();
+    }
+  });
 });

@@ -51,10 +51,10 @@ export type Gateway = {
   /** Starts listening; returns the base URL. */
   listen(host: string, port: number): Promise<string>;
   /**
-   * Starts serving a ledger opened after the gateway (one the system ledger assigned); returns
-   * the function that stops serving it. Webhooks cover the ledgers of the gateway's start only.
+   * Starts serving a ledger opened after the gateway (one the system ledger assigned), its
+   * webhooks included; returns the function that stops serving it.
    */
-  attach(ledger: GatewayLedger): () => void;
+  attach(ledger: GatewayLedger): Promise<() => Promise<void>>;
   close(): Promise<void>;
 };
 
@@ -150,10 +150,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const p = typeof address === 'object' && address ? address.port : port;
         return `${config.tls ? 'https' : 'http'}://${host}:${p}`;
       },
-      attach(l) {
+      async attach(l) {
         options.ledgers.set(l.id, l);
         const unmeter = meterLedger(l);
-        return () => {
+        let unfollow: () => Promise<void>;
+        try {
+          unfollow = await webhooks.follow(l);
+        } catch (err) {
+          unmeter();
+          if (options.ledgers.get(l.id) === l) options.ledgers.delete(l.id);
+          throw err;
+        }
+        return async () => {
+          await unfollow();
           unmeter();
           if (options.ledgers.get(l.id) === l) options.ledgers.delete(l.id);
         };

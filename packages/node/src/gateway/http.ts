@@ -197,8 +197,33 @@ function resolvePath(base: string, p: string): string {
  * (ADR 0006); the body, depth, batch and time limits are the same as for app ledgers.
  */
 export function registerSystemRoute(app: FastifyInstance, ctx: GatewayContext, methods: RpcMethods): void {
+  const { perClient, total } = ctx.config.systemLimits;
   app.post('/v1/system', async (req, reply) => {
     const body = bodyOf(req);
+    // No key: the client's address is the principal, and all clients share one overall budget.
+    const client = `ip:${req.ip}`;
+    const calls = body.ok ? (Array.isArray(body.value) ? body.value : [body.value]) : [];
+    const txs = calls.filter((c) => (c as { method?: unknown } | null)?.method === 'gov_sendTransaction').length;
+    const throttle = ctx.limiter.admit(SYSTEM_PRINCIPAL, total, client, perClient, {
+      requests: body.ok ? requestCount(body.value) : 1,
+      txs,
+      bytesIn: body.bytes,
+    });
+    if (throttle) {
+      const who = throttle.scope === 'app' ? 'all clients together are' : `this client (${req.ip}) is`;
+      const limits = throttle.scope === 'app' ? total : perClient;
+      const seconds = retryAfterSeconds(throttle.retryAfterMs);
+      return reply
+        .code(429)
+        .header('retry-after', String(seconds))
+        .send(
+          errorResponse(
+            null,
+            RpcCode.LIMIT_EXCEEDED,
+            `rate limit exceeded on the system ledger endpoint: ${who} over ${limits[throttle.limit]} ${SYSTEM_LIMIT_NAMES[throttle.limit]}; retry after ${seconds} s`,
+          ),
+        );
+    }
     if (!body.ok) return reply.send(errorResponse(null, RpcCode.PARSE_ERROR, body.message));
     const resolve = (name: string) => (Object.hasOwn(methods, name) ? methods[name] : undefined);
     const answer = await dispatch(resolve, body.value, ctx.logger, {
@@ -206,6 +231,17 @@ export function registerSystemRoute(app: FastifyInstance, ctx: GatewayContext, m
       batchMax: ctx.config.batchMax,
     });
     if (answer === undefined) return reply.code(204).send();
-    return reply.send(answer);
+    const text = JSON.stringify(answer);
+    ctx.limiter.chargeBytesOut(SYSTEM_PRINCIPAL, total, client, perClient, Buffer.byteLength(text));
+    return reply.header('content-type', 'application/json; charset=utf-8').send(text);
   });
 }
+
+// Not an app id (those start with a letter), so it cannot share buckets with an app.
+const SYSTEM_PRINCIPAL = '#system';
+const SYSTEM_LIMIT_NAMES = {
+  requestsPerSec: 'requests per second',
+  txPerSec: 'governance transactions per second',
+  bytesInPerSec: 'request bytes per second',
+  bytesOutPerSec: 'response bytes per second',
+} as const;

@@ -423,34 +423,63 @@ export class Webhooks implements WebhookService {
       for (const [table, key] of orphans) txn.remove(table, key);
       for (const [id, cursor] of cursors) txn.put(this.#cursorsTable, utf8ToBytes(id), encode(cursor));
     });
-    for (const ledger of this.#ctx.ledgers.values()) {
-      const cursor = cursors.get(ledger.id) ?? 0;
-      const ls: LedgerState = {
-        ledger,
-        cursor,
-        persisted: cursor,
-        scanning: false,
-        again: false,
-        recent: new Map(),
-        unsubscribe: () => {},
-      };
-      ls.unsubscribe = ledger.feed.onBlock((e) => {
-        ls.recent.set(e.height, e);
-        if (ls.recent.size > RECENT_BLOCKS_MAX) {
-          const oldest = ls.recent.keys().next();
-          if (!oldest.done) ls.recent.delete(oldest.value);
-        }
-        this.#scan(ls);
-      });
-      this.#ledgers.set(ledger.id, ls);
-      // Catches up on the blocks committed while the gateway was down, then follows the feed.
-      this.#scan(ls);
-    }
+    for (const ledger of this.#ctx.ledgers.values()) this.#startFollowing(ledger, cursors.get(ledger.id) ?? 0);
     for (const st of this.#hooks.values()) this.#pump(st);
     this.#log.info(
       { hooks: this.#hooks.size, pending: [...this.#hooks.values()].reduce((n, s) => n + s.pending, 0) },
       'webhooks opened',
     );
+  }
+
+  /**
+   * Follows a ledger the node starts hosting after the gateway opened (one the system ledger
+   * assigned): from its stored cursor, or from its head the first time. Returns the function that
+   * stops following it; its cursor is saved then, and its hooks' deliveries wait until it is back.
+   */
+  async follow(ledger: GatewayLedger): Promise<() => Promise<void>> {
+    this.#assertOpen();
+    if (this.#ledgers.has(ledger.id)) throw new Error(`webhooks already follow ledger "${ledger.id}"`);
+    const key = utf8ToBytes(ledger.id);
+    const stored = this.#cursorsTable.get(key);
+    const cursor = stored ? decode<number>(stored) : ledger.chain.head();
+    if (!stored) await this.#db.write((txn) => txn.put(this.#cursorsTable, key, encode(cursor)));
+    const ls = this.#startFollowing(ledger, cursor);
+    for (const id of this.#byApp.get(ledger.id) ?? []) {
+      const st = this.#hooks.get(id);
+      if (st) this.#pump(st);
+    }
+    return async () => {
+      if (this.#ledgers.get(ledger.id) !== ls) return;
+      ls.unsubscribe();
+      this.#ledgers.delete(ledger.id);
+      if (!this.#closed && ls.cursor > ls.persisted) {
+        await this.#db.write((txn) => txn.put(this.#cursorsTable, key, encode(ls.cursor)));
+      }
+    };
+  }
+
+  #startFollowing(ledger: GatewayLedger, cursor: number): LedgerState {
+    const ls: LedgerState = {
+      ledger,
+      cursor,
+      persisted: cursor,
+      scanning: false,
+      again: false,
+      recent: new Map(),
+      unsubscribe: () => {},
+    };
+    ls.unsubscribe = ledger.feed.onBlock((e) => {
+      ls.recent.set(e.height, e);
+      if (ls.recent.size > RECENT_BLOCKS_MAX) {
+        const oldest = ls.recent.keys().next();
+        if (!oldest.done) ls.recent.delete(oldest.value);
+      }
+      this.#scan(ls);
+    });
+    this.#ledgers.set(ledger.id, ls);
+    // Catches up on the blocks committed while the gateway was down, then follows the feed.
+    this.#scan(ls);
+    return ls;
   }
 
   #addHook(hook: HookRecord): HookState {
