@@ -270,6 +270,64 @@ describe('polis app', () => {
       }
       expect(status, n.name).toBe(401);
     }
+    // Listed from the registry without secrets or hashes; rotated: the new key works everywhere, the old one stops.
+    const kept = polis(
+      'app',
+      'keys',
+      'create',
+      '--url',
+      url,
+      '--dev-account',
+      '3',
+      '--app',
+      'shop',
+      '--scopes',
+      'read',
+      '--label',
+      'ci',
+    );
+    expect(kept.status, kept.stderr).toBe(0);
+    const keptKey = JSON.parse(kept.stdout) as { id: string; key: string };
+    const listedKeys = polis('app', 'keys', 'list', '--url', url, '--app', 'shop')
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(listedKeys.map((k) => k.id)).toEqual(expect.arrayContaining([registryKey.id, keptKey.id]));
+    expect(listedKeys.find((k) => k.id === keptKey.id)).toMatchObject({ label: 'ci', scopes: ['read'] });
+    expect(JSON.stringify(listedKeys)).not.toMatch(/"(salt|hash)"/);
+    const rotated = polis('app', 'keys', 'rotate', '--url', url, '--dev-account', '3', '--app', 'shop', '--id', keptKey.id);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    const fresh = JSON.parse(rotated.stdout) as { id: string; key: string; replaces: string; scopes: string[] };
+    expect(fresh).toMatchObject({ replaces: keptKey.id, scopes: ['read'] });
+    for (const n of ready.nodes) {
+      let statuses: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        statuses = [
+          (await rpc(`${n.rpcBase}/v1/shop/${fresh.key}`, 'eth_chainId')).status,
+          (await rpc(`${n.rpcBase}/v1/shop/${keptKey.key}`, 'eth_chainId')).status,
+        ];
+        if (statuses[0] === 200 && statuses[1] === 401) break;
+        await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(statuses, n.name).toEqual([200, 401]);
+    }
+    const missing = polis(
+      'app',
+      'keys',
+      'rotate',
+      '--url',
+      url,
+      '--dev-account',
+      '3',
+      '--app',
+      'shop',
+      '--id',
+      '00000000000000ff',
+    );
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/app "shop" has no key 00000000000000ff in the registry/);
+    expect(polis('app', 'keys', 'list', '--url', url).stderr).toMatch(/--url needs --app/);
+
     // Only the owner may put keys; and one of --url or --access-file is needed.
     const stranger = polis('app', 'keys', 'create', '--url', url, '--dev-account', '5', '--app', 'shop');
     expect(stranger.status).toBe(1);
@@ -287,7 +345,7 @@ describe('polis app', () => {
     expect(polis('admin', 'sign', '--url', url, '--dev-account', '1', '--proposal', String(id)).status).toBe(0);
     expect(JSON.parse(polis('app', 'show', '--url', url, '--id', 'shop').stdout).status).toBe('suspended');
     expect(polis('app', 'show', '--url', url, '--id', 'nope').stderr).toMatch(/no app "nope"/);
-  });
+  }, 90_000);
 });
 
 describe('polis node apply', () => {

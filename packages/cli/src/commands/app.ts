@@ -5,6 +5,7 @@
  * `gateway.reloadMs` (1 s by default).
  */
 import { resolve } from 'node:path';
+import type { ApiKeyRecord } from '@polis/governance';
 import { createApiKey, readAccessFile, SCOPES, type Scope, writeAccessFile } from '@polis/node';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
@@ -60,6 +61,16 @@ function keysTarget(opts: {
     );
   }
   return opts.url !== undefined ? { url: opts.url } : { accessFile: resolve(opts.accessFile as string) };
+}
+
+/** An API key as `gov_listApiKeys` shows it: the record without its salt and hash. */
+type ApiKeyShown = Omit<ApiKeyRecord, 'salt' | 'hash'>;
+
+function needApp(app: string | undefined, what: string): string {
+  if (app === undefined) {
+    throw new CliError({ code: CliErrorCode.INVALID_OPTION, option: '--app', value: '' }, `--url needs --app: the app ${what}`);
+  }
+  return app;
 }
 
 function nodeKeys(value: string | undefined, option: string): `0x${string}`[] {
@@ -245,11 +256,20 @@ export function registerAppCommands(program: Command, print: Print): void {
 
   keys
     .command('list')
-    .description('list the keys (ids, scopes, allowlists, revocation; never secrets)')
-    .requiredOption('--access-file <file>', "the network's access file")
-    .option('--app <id>', 'only the keys of this app')
-    .action((opts: { accessFile: string; app?: string }) => {
-      const file = readAccessFile(resolve(opts.accessFile));
+    .description(
+      'list the keys (ids, scopes, allowlists, revocation; never secrets), from the registry (--url) or an access file',
+    )
+    .option('--access-file <file>', "the network's access file")
+    .option('--url <url>', "a node's system ledger endpoint")
+    .option('--app <id>', 'only the keys of this app (needed with --url)')
+    .action(async (opts: { accessFile?: string; url?: string; app?: string }) => {
+      const target = keysTarget(opts);
+      if (target.url !== undefined) {
+        const app = needApp(opts.app, 'whose keys to list');
+        for (const k of await call<unknown[]>(target.url, 'gov_listApiKeys', [app])) print(JSON.stringify(k));
+        return;
+      }
+      const file = readAccessFile(target.accessFile);
       for (const k of file.keys) {
         if (opts.app !== undefined && k.appId !== opts.app) continue;
         const { salt: _salt, hash: _hash, ...shown } = k;
@@ -285,19 +305,11 @@ export function registerAppCommands(program: Command, print: Print): void {
     .action(async (opts: Partial<SignerOptions> & { accessFile?: string; app?: string; id: string }) => {
       const target = keysTarget(opts);
       if (target.url !== undefined) {
-        if (opts.app === undefined) {
-          throw new CliError(
-            { code: CliErrorCode.INVALID_OPTION, option: '--app', value: '' },
-            '--url needs --app: the app whose key to revoke',
-          );
-        }
+        const app = needApp(opts.app, 'whose key to revoke');
         const at = Date.now();
-        const receipt = await sendAndWait(
-          { ...opts, url: target.url },
-          { type: 'revokeApiKey', appId: opts.app, keyId: opts.id, at },
-        );
+        const receipt = await sendAndWait({ ...opts, url: target.url }, { type: 'revokeApiKey', appId: app, keyId: opts.id, at });
         refusedIfFailed(receipt);
-        print(JSON.stringify({ id: opts.id, app: opts.app, revokedAt: at }));
+        print(JSON.stringify({ id: opts.id, app, revokedAt: at }));
         return;
       }
       const { record } = revoke(target.accessFile, opts.id, Date.now());
@@ -306,11 +318,53 @@ export function registerAppCommands(program: Command, print: Print): void {
 
   keys
     .command('rotate')
-    .description('replace a key: a new key with the same scopes and allowlists, and the old one revoked')
-    .requiredOption('--access-file <file>', "the network's access file")
+    .description(
+      'replace a key: a new key with the same scopes and allowlists, and the old one revoked (in the registry with --url, or an access file)',
+    )
+    .option('--access-file <file>', "the network's access file")
+    .option('--url <url>', "a node's system ledger endpoint")
+    .option('--app <id>', 'with --url: the app id')
+    .option('--key <file>', "with --url: the app owner's secp256k1 key file")
+    .option('--password-file <file>', 'with --key: read its password from this file (default: $POLIS_PASSWORD)')
+    .option('--dev-account <i>', 'with --url on a dev network: sign as development account i')
     .requiredOption('--id <id>', 'the key id to replace')
-    .action((opts: { accessFile: string; id: string }) => {
-      const path = resolve(opts.accessFile);
+    .action(async (opts: Partial<SignerOptions> & { accessFile?: string; app?: string; id: string }) => {
+      const target = keysTarget(opts);
+      if (target.url !== undefined) {
+        const app = needApp(opts.app, 'whose key to rotate');
+        const records = await call<Array<ApiKeyShown>>(target.url, 'gov_listApiKeys', [app]);
+        const old = records.find((k) => k.id === opts.id.toLowerCase());
+        if (!old) {
+          throw new CliError(
+            { code: CliErrorCode.INVALID_OPTION, option: '--id', value: opts.id },
+            `app "${app}" has no key ${opts.id} in the registry`,
+            { hint: `\`polis app keys list --url ${target.url} --app ${app}\` shows its key ids` },
+          );
+        }
+        const { key, record: fresh } = createApiKey({
+          appId: app,
+          scopes: [...old.scopes],
+          label: old.label,
+          methods: [...old.methods],
+          origins: [...old.origins],
+          ips: [...old.ips],
+          contracts: [...old.contracts],
+          limits: old.limits,
+        });
+        // The new key first, so that the app is never without one; then the old one goes.
+        const signer = { ...opts, url: target.url };
+        refusedIfFailed(
+          await sendAndWait(signer, {
+            type: 'putApiKey',
+            appId: app,
+            key: { ...fresh, contracts: fresh.contracts as `0x${string}`[] },
+          }),
+        );
+        refusedIfFailed(await sendAndWait(signer, { type: 'revokeApiKey', appId: app, keyId: old.id, at: Date.now() }));
+        print(JSON.stringify({ id: fresh.id, app, scopes: fresh.scopes, replaces: old.id, key }));
+        return;
+      }
+      const path = target.accessFile;
       const { file, record } = revoke(path, opts.id, Date.now());
       const { key, record: fresh } = createApiKey({
         appId: record.appId,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent } from '@polis/consensus';
 import { bytesToHex, type Ed25519Signer, hexToBytes, utf8ToBytes } from '@polis/core';
 import {
+  apiKeysOf,
   createGenesisState,
   GovernanceTxError,
   getApp,
@@ -83,6 +84,9 @@ export function createGovMethods(app: SystemApp, submit: (raw: Uint8Array) => Ui
     gov_getNode: (p) => toJson(getNode(app.state, str(p, 0, 'publicKey').toLowerCase()) ?? null),
     gov_listNodes: (p) => toJson(listNodes(app.state, p[0] as never)),
     gov_listPlans: () => toJson(listPlans(app.state)),
+    // The registry is public configuration, but salted hashes are still no one's business.
+    gov_listApiKeys: (p) =>
+      toJson(apiKeysOf(app.state, str(p, 0, 'appId')).map(({ salt: _salt, hash: _hash, ...shown }) => shown)),
     gov_getProposal: (p) => {
       const id = p[0];
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1)
