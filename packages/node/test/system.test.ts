@@ -153,14 +153,18 @@ describe('system ledger', () => {
           body: JSON.stringify(body),
         });
       const call = { jsonrpc: '2.0', id: 1, method: 'gov_chainId', params: [] };
+      const started = performance.now();
       const answers = await Promise.all(Array.from({ length: 30 }, () => post(call)));
+      // The bucket holds 10 and refills 10 per second while the burst is served.
+      const refill = Math.ceil(((performance.now() - started) / 1000) * 10);
       const ok = answers.filter((a) => a.status === 200);
       const refused = answers.filter((a) => a.status === 429);
       expect(ok.length).toBeGreaterThanOrEqual(10);
-      expect(ok.length).toBeLessThan(15);
+      expect(ok.length).toBeLessThanOrEqual(10 + refill);
+      expect(ok.length).toBeLessThan(30);
       expect(ok.length + refused.length).toBe(30);
       expect(Number(refused[0]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      const error = ((await refused[0]?.json()) as { error: { code: number; message: string } }).error;
+      const error = ((await (refused[0] as Response).json()) as { error: { code: number; message: string } }).error;
       expect(error.code).toBe(-32005);
       expect(error.message).toMatch(/system ledger endpoint: this client .* over 10 requests per second/);
       // Governance transactions have a budget of their own: two sends use this second's, a third is refused.
