@@ -31,6 +31,14 @@ describe('polis sim', () => {
     expect(JSON.parse(b.err).trace).toBe(runA.trace);
   }, 60_000);
 
+  it('behavior: --reconfigure runs the seed with validator-set changes: it passes, and it is another run than without', async () => {
+    const changed = await run(['--reconfigure', '--seed', '3', '--heights', '8', '--json']);
+    const fixed = await run(['--seed', '3', '--heights', '8', '--json']);
+    expect(changed.code, changed.err).toBe(0);
+    expect(JSON.parse(changed.err)).toMatchObject({ seed: 3, ok: true, heights: 8 });
+    expect(JSON.parse(changed.err).trace).not.toBe(JSON.parse(fixed.err).trace);
+  }, 60_000);
+
   it('error: a failing run exits 1 and prints its seed and the command that replays it', async () => {
     // Two colluding equivocators out of four validators are more than f = 1: agreement breaks.
     const r = await run(['--seed', '41', '--seeds', '5', '--byzantine', '2', '--behaviours', 'equivocate,double-vote']);
@@ -51,6 +59,7 @@ describe('polis sim', () => {
       ['--faults', 'drop,meteor'],
       ['--seeds', 'many'],
       ['--wan', '--faults', 'drop'],
+      ['--wan', '--reconfigure'],
     ]) {
       const r = await run(args);
       expect(r.code, args.join(' ')).toBe(1);

@@ -3,9 +3,11 @@ import {
   ConsensusEngine,
   decodeWire,
   type EngineEvent,
+  encodeWire,
   frameWalRecord,
   type Network,
   readWalRecords,
+  SYNC_BLOCKS_MAX,
   tallyKey,
   verifyCertificate,
 } from '../src/index.js';
@@ -96,6 +98,24 @@ describe('ConsensusEngine', () => {
     await runUntil(() => restarted.app.committed >= 6);
     expect(restarted.app.committed).toBeGreaterThanOrEqual(6);
     expect(restarted.app.executed.slice(0, 6)).toEqual((nodes[0] as Node).app.executed.slice(0, 6));
+  });
+
+  it('error: a peer that sends blocks of far-future heights cannot stop a lagging node from syncing', async () => {
+    const { nodes, runUntil, net } = await makeNet(4);
+    net.down.add('3');
+    await runUntil(() => (nodes[0] as Node).app.committed >= 6);
+    const lagging = nodes[3] as Node;
+    expect(lagging.app.committed).toBe(0);
+    // Real blocks, relabelled as heights the lagging node will not reach for a long time: they
+    // cannot be checked yet, so they must not take the buffer's room.
+    const real = (nodes[0] as Node).blocks.blocks.get(1);
+    if (!real) throw new Error('no block 1');
+    const junk = Array.from({ length: SYNC_BLOCKS_MAX }, (_, i) => ({ ...real, height: 1_000 + i }));
+    lagging.engine.receive('1', encodeWire({ kind: 'sync-response', blocks: junk }));
+    await lagging.engine.idle();
+    net.down.delete('3');
+    await runUntil(() => lagging.app.committed >= 6);
+    expect(lagging.app.executed.slice(0, 6)).toEqual((nodes[0] as Node).app.executed.slice(0, 6));
   });
 
   it('behavior: a crash between signing and sending never leads to a second, different vote', async () => {

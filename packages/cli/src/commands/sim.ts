@@ -47,6 +47,7 @@ type SimCommandOptions = {
   behaviours?: string;
   heights?: string;
   wan?: boolean;
+  reconfigure?: boolean;
   json?: boolean;
 };
 
@@ -94,6 +95,12 @@ export function parseSimOptions(opts: SimCommandOptions): { seeds: number[]; opt
   if (options.wan && opts.faults !== undefined) {
     throw invalid('--faults', opts.faults, 'the WAN model runs without faults', 'Drop --faults when using --wan');
   }
+  if (opts.reconfigure) {
+    if (options.wan) {
+      throw invalid('--reconfigure', 'true', 'the WAN model keeps its validator set', 'Drop --wan or --reconfigure');
+    }
+    options.reconfigure = true;
+  }
   return { seeds: Array.from({ length: count }, (_, i) => first + i), options };
 }
 
@@ -118,6 +125,7 @@ export function registerSimCommand(program: Command, io: ProgramIO): void {
     .option('--behaviours <list>', `what Byzantine validators do: ${BYZANTINE_BEHAVIOURS.join(',')} (default: all but amnesia)`)
     .option('--heights <h>', 'heights every honest node must commit (default 12; 30 with --wan)')
     .option('--wan', 'WAN model: validators drawn from 100 city nodes in six regions; reports commit latency')
+    .option('--reconfigure', 'change the validator set 2 to 4 times per run (swap, add, remove), with 2 spare nodes')
     .option('--json', 'print each run as a JSON line on stderr instead of text')
     .action(async (opts: SimCommandOptions) => {
       const { seeds, options } = parseSimOptions(opts);

@@ -364,7 +364,11 @@ export class ConsensusEngine {
     for (const h of this.syncBlocks.keys()) if (h < height) this.syncBlocks.delete(h);
     if (synced) {
       if (this.checkSyncedBlock(synced.block)) this.feedSyncedBlock(synced.block);
-      else this.emit({ type: 'invalid-message', from: synced.from, reason: `sync block ${height} does not verify` });
+      else {
+        // That peer's other buffered blocks are no better: drop them, so that sync asks again.
+        for (const [h, p] of this.syncBlocks) if (p.from === synced.from) this.syncBlocks.delete(h);
+        this.emit({ type: 'invalid-message', from: synced.from, reason: `sync block ${height} does not verify` });
+      }
     }
     this.scheduleWake();
   }
@@ -404,19 +408,24 @@ export class ConsensusEngine {
     } else if (wire.kind === 'sync-request') {
       if (wire.height < height) await this.sendBlocks(from, wire.height);
     } else {
+      // Only the current height's set is known: a later block is checked when its height starts,
+      // because the blocks before it may change the set. So only a response whose current-height
+      // block verified may fill the buffer, and only with the heights right after it: a peer
+      // cannot fill it with blocks that will never be reached.
+      let verified = false;
       for (const block of wire.blocks) {
-        if (block.height < height || this.syncBlocks.size >= SYNC_BLOCKS_MAX) continue;
-        // Only the current height's set is known: a later block is checked when its height starts,
-        // because the blocks before it may change the set.
-        if (block.height > height) {
-          if (!this.syncBlocks.has(block.height)) this.syncBlocks.set(block.height, { from, block });
+        if (block.height < height) continue;
+        if (block.height === height) {
+          if (!this.checkSyncedBlock(block)) {
+            this.emit({ type: 'invalid-message', from, reason: `sync block ${block.height} does not verify` });
+            return;
+          }
+          this.feedSyncedBlock(block);
+          verified = true;
           continue;
         }
-        if (!this.checkSyncedBlock(block)) {
-          this.emit({ type: 'invalid-message', from, reason: `sync block ${block.height} does not verify` });
-          return;
-        }
-        this.feedSyncedBlock(block);
+        if (!verified || block.height > height + SYNC_BLOCKS_MAX || this.syncBlocks.size >= SYNC_BLOCKS_MAX) continue;
+        if (!this.syncBlocks.has(block.height)) this.syncBlocks.set(block.height, { from, block });
       }
     }
   }

@@ -10,22 +10,55 @@
  *    final heal (a time drawn from the seed, or earlier once the ledger is close to its height goal);
  * 2. after the final heal: partitions end and crashed nodes restart (drops, delays, duplicates and
  *    Byzantine nodes go on); every honest node must then reach the target height within a bound.
+ *
+ * Reconfigure runs (`reconfigure: true`) run a pool of n validators plus RECONFIGURE_SPARES
+ * observers, and change the validator set at 2 to 4 seeded moments (swap, add, remove); the
+ * committed blocks carry each change, and every application tells its engine the set of each
+ * height. Removed validators go on as observers. Every fault stays on.
  */
 import { createHash } from 'node:crypto';
-import { bytesToHex, createEd25519Signer, type Ed25519Signer, sha256, utf8ToBytes } from '@polis/core';
+import {
+  bytesToHex,
+  createEd25519Signer,
+  type Ed25519Signer,
+  readBytes,
+  readList,
+  readUint,
+  rlpDecode,
+  sha256,
+  utf8ToBytes,
+} from '@polis/core';
 import type { CoreContext } from '../core/machine.js';
 import { ConsensusEngine, type EngineEvent } from '../engine/engine.js';
-import type { Network } from '../engine/types.js';
+import type { CommittedBlock, Network } from '../engine/types.js';
 import { decodeWire } from '../engine/wire.js';
-import type { TimeoutParams } from '../params.js';
+import { PROPOSAL_DOMAIN, type TimeoutParams, VOTE_DOMAIN } from '../params.js';
 import type { ConsensusMessage } from '../types.js';
 import { equalPowerSet, type ValidatorSet } from '../validators.js';
-import { encodeSimTx, Mempool, SimApp, ValidityRegistry } from './app.js';
+import {
+  decodeSimBlock,
+  drawValidatorUpdates,
+  encodeSimTx,
+  Mempool,
+  SimApp,
+  type SimReconfigOptions,
+  type ValidatorUpdate,
+  ValidityRegistry,
+} from './app.js';
 import { type ByzantineBehaviour, Coalition, createByzantineFilter } from './byzantine.js';
-import { type DecisionRecord, runCheckers, SAFETY_KINDS, SignatureWatch, type Violation } from './checkers.js';
+import {
+  chainValidatorSets,
+  type DecisionRecord,
+  type FinalSetRecord,
+  runCheckers,
+  SAFETY_KINDS,
+  SignatureWatch,
+  type SimHistory,
+  type Violation,
+} from './checkers.js';
 import { NodeClock, SimScheduler } from './clock.js';
 import { SimDisk } from './disk.js';
-import { type NetworkStats, SimNetwork } from './network.js';
+import { type NetworkStats, type OutgoingFilter, SimNetwork } from './network.js';
 import { Rng } from './rng.js';
 import { type CityNode, cityLatencyMs, createCityNodes, drawValidators } from './wan.js';
 
@@ -65,6 +98,9 @@ export const LIVENESS_HEIGHTS_DEFAULT = 3;
 /** Virtual time allowed after the final heal: a base, plus a share per height still to go. */
 export const LIVENESS_BASE_MS = 30_000;
 export const LIVENESS_PER_HEIGHT_MS = 2_000;
+
+/** Nodes beyond the n validators in a reconfigure run: observers that may join the set. */
+export const RECONFIGURE_SPARES = 2;
 
 /** What a test may do when a node is about to send a message. */
 export type SendDecision = 'send' | 'crash';
@@ -107,8 +143,32 @@ export type SimOptions = {
   partitionMeanGapMs?: number;
   /** The message drop rate when `drop` is on (default drawn from the seed: 1% up to 5%, 15% or 30%). */
   dropRate?: number;
-  /** The validator indices that are Byzantine (default: drawn from the seed). */
+  /** The validator indices that are Byzantine (default: drawn from the seed; from the whole pool in reconfigure runs). */
   byzantineNodes?: readonly number[];
+  /**
+   * Change the validator set during the run: n validators plus RECONFIGURE_SPARES observers, and
+   * 2 to 4 seeded set updates (swap, add, remove) carried by committed blocks. Not with `wan`.
+   */
+  reconfigure?: boolean;
+  /**
+   * Reconfigure runs: replaces the set a node's application reports to its engine for a height
+   * (`initial` is the set of height 1). For tests that show the checkers catch a wrong set.
+   */
+  overrideValidatorSet?: (e: { node: number; height: number; set: ValidatorSet; initial: ValidatorSet }) => ValidatorSet;
+};
+
+/** What a reconfigure run did to the validator set, for tests and reports. */
+export type ReconfigReport = {
+  /** The schedule the applications knew. */
+  schedule: ValidatorUpdate[];
+  /** The sets the committed chain put in force: each from its height on (pool nodes). */
+  sets: Array<{ from: number; members: number[] }>;
+  /** Per committed height (ascending from 1): the nodes whose precommits are in its certificate. */
+  signers: number[][];
+  /** Heights at which each node (by index) signed a vote or a proposal. */
+  signedHeights: number[][];
+  /** The height each node had committed at the end. */
+  committed: number[];
 };
 
 /** The outcome of one run. */
@@ -139,6 +199,8 @@ export type SimResult = {
   txLatenciesMs: number[];
   /** Virtual ms between the first honest decisions of consecutive heights. */
   blockIntervalsMs: number[];
+  /** Reconfigure runs: the schedule and what the chain made of it; null otherwise. */
+  reconfig: ReconfigReport | null;
 };
 
 function scaleTimeouts(t: TimeoutParams, k: number): TimeoutParams {
@@ -168,6 +230,7 @@ type Resolved = Required<
     | 'partitionMeanGapMs'
     | 'jitterMeanMs'
     | 'collude'
+    | 'overrideValidatorSet'
   >
 > & {
   traceMessages: boolean;
@@ -197,6 +260,7 @@ function resolve(o: SimOptions): Resolved {
     traceMessages: o.traceMessages ?? false,
     interceptSend: o.interceptSend,
     byzantineNodes: o.byzantineNodes,
+    reconfigure: o.reconfigure ?? false,
   };
 }
 
@@ -209,6 +273,7 @@ export function replayCommand(o: SimOptions): string {
     parts.push(`--faults ${r.faults.length > 0 ? r.faults.join(',') : 'none'}`);
     if (r.faults.includes('byzantine')) parts.push(`--byzantine ${r.byzantine}`);
     if (r.behaviours.join(',') !== DEFAULT_BEHAVIOURS.join(',')) parts.push(`--behaviours ${r.behaviours.join(',')}`);
+    if (r.reconfigure) parts.push('--reconfigure');
   }
   parts.push(`--heights ${r.heights}`);
   // Test-only knobs have no CLI flag; say so rather than print a command that replays something else.
@@ -225,6 +290,7 @@ export function replayCommand(o: SimOptions): string {
       'faultPhaseMs',
       'livenessHeights',
       'interceptSend',
+      'overrideValidatorSet',
     ] as const
   ).filter((k) => o[k] !== undefined);
   if (extra.length > 0) parts.push(`(plus runSimulation options ${extra.join(', ')})`);
@@ -249,6 +315,33 @@ export function describeWire(bytes: Uint8Array): string {
   }
 }
 
+const VOTE_DOMAIN_BYTES = utf8ToBytes(VOTE_DOMAIN);
+const PROPOSAL_DOMAIN_BYTES = utf8ToBytes(PROPOSAL_DOMAIN);
+
+/** The height in a vote's or proposal's signing bytes (messages.ts), or null for anything else. */
+function signedHeight(bytes: Uint8Array): number | null {
+  try {
+    const fields = readList(rlpDecode(bytes), 'signed');
+    const domain = bytesToHex(readBytes(fields[0], 'signed.domain'));
+    if (domain === bytesToHex(VOTE_DOMAIN_BYTES)) return readUint(fields[3], 'signed.height');
+    if (domain === bytesToHex(PROPOSAL_DOMAIN_BYTES)) return readUint(fields[2], 'signed.height');
+  } catch {
+    // Not signing bytes of a consensus message.
+  }
+  return null;
+}
+
+/** The height of a consensus message on the wire, or null for sync traffic and garbage. */
+function consensusHeight(bytes: Uint8Array): number | null {
+  try {
+    const wire = decodeWire(bytes);
+    if (wire.kind !== 'consensus') return null;
+    return wire.message.kind === 'vote' ? wire.message.vote.height : wire.message.proposal.height;
+  } catch {
+    return null;
+  }
+}
+
 const signers = new Map<number, Ed25519Signer>();
 /** The simulator's fixed key for validator `i` (the same in every run, so runs differ only by seed). */
 export function simSigner(i: number): Ed25519Signer {
@@ -266,6 +359,7 @@ export function simValidatorSet(n: number): ValidatorSet {
 }
 
 type SimNode = {
+  /** The node's index in the pool; in a fixed-set run also its validator index. */
   index: number;
   id: string;
   honest: boolean;
@@ -275,6 +369,7 @@ type SimNode = {
   rng: Rng;
   skewMs: number;
   engine: ConsensusEngine | null;
+  app: SimApp | null;
   clock: NodeClock | null;
   /** Incremented on every crash and start; stale async work compares against it. */
   incarnation: number;
@@ -288,6 +383,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   const o = resolve(options);
   const n = o.validators;
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`validators must be a positive integer, got ${n}`);
+  if (o.reconfigure && o.wan) throw new RangeError('reconfigure runs do not use the WAN model; drop one of them');
+  // The node pool: the n validators of height 1, plus the spares that may join later.
+  const poolSize = n + (o.reconfigure ? RECONFIGURE_SPARES : 0);
   const root = new Rng(o.seed);
   const scheduler = new SimScheduler();
   const faults = new Set(o.faults);
@@ -332,9 +430,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
 
   // Byzantine nodes and their behaviours.
   const byzantine = new Set<number>(
-    o.byzantineNodes ?? (o.byzantine > 0 ? byzRng.shuffle([...Array(n).keys()]).slice(0, o.byzantine) : []),
+    o.byzantineNodes ?? (o.byzantine > 0 ? byzRng.shuffle([...Array(poolSize).keys()]).slice(0, o.byzantine) : []),
   );
-  const nodes: SimNode[] = [...Array(n).keys()].map((index) => {
+  const nodes: SimNode[] = [...Array(poolSize).keys()].map((index) => {
     const rng = root.split();
     const behaviours = new Set<ByzantineBehaviour>();
     if (byzantine.has(index)) {
@@ -351,6 +449,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       rng,
       skewMs: o.wan ? 0 : rng.int(0, 50),
       engine: null,
+      app: null,
       clock: null,
       incarnation: 0,
       up: false,
@@ -368,6 +467,32 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
           nodes.filter((x) => x.honest).map((x) => x.id),
         )
       : undefined;
+  // The reconfiguration schedule, from its own stream (split only in reconfigure runs, so that
+  // default runs keep their draws and trace hashes). Updates fall due early enough to commit
+  // before the run's height goal.
+  const reconfigRng = o.reconfigure ? root.split() : null;
+  const schedule = reconfigRng
+    ? drawValidatorUpdates(reconfigRng, {
+        validators: n,
+        pool: poolSize,
+        byzantine,
+        heightMax: o.heights - o.livenessHeights,
+      })
+    : [];
+  const poolKeys = nodes.map((x) => simSigner(x.index).publicKey);
+  const initialMembers = [...Array(n).keys()];
+  const setCache = new Map<string, ValidatorSet>();
+  const setOf = (members: readonly number[]): ValidatorSet => {
+    const key = members.join(',');
+    let set = setCache.get(key);
+    if (!set) {
+      set = equalPowerSet(members.map((m) => poolKeys[m] as Uint8Array));
+      setCache.set(key, set);
+    }
+    return set;
+  };
+  /** Heights at which each node signed (reconfigure runs: the checker wants removed validators quiet). */
+  const signedHeights = new Map<number, Set<number>>(nodes.map((x) => [x.index, new Set<number>()]));
   const drawnDropRate = 0.01 + netRng.float() * (dropRateMax - 0.01);
   const dropRate = faults.has('drop') ? (options.dropRate ?? drawnDropRate) : 0;
   const duplicateRate = faults.has('duplicate') ? 0.01 + netRng.float() * 0.09 : 0;
@@ -376,6 +501,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       `drop=${dropRate.toFixed(3)} byzantine=${[...byzantine].sort((a, b) => a - b).join(',')} ` +
       nodes.map((x) => `${x.index}:${[...x.behaviours].join('+')}`).join(' '),
   );
+  if (o.reconfigure) {
+    trace(`reconfigure pool=${poolSize} ${schedule.map((u) => `${u.kind}@${u.height}:${u.members.join('+')}`).join(' ')}`);
+  }
 
   // The network, observed once per send for the double-sign checker.
   const network = new SimNetwork(
@@ -427,7 +555,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         if (!healed && maxHonestCommitted() >= o.heights - o.livenessHeights) scheduler.schedule(0, heal);
         // An adversarial moment: cut off a node right as it decides, while its last precommit may
         // still be in flight, so that the others must decide without it (or sync from it later).
-        if (!healed && faults.has('partition') && n > 1 && isolateRng.chance(0.05)) {
+        if (!healed && faults.has('partition') && poolSize > 1 && isolateRng.chance(0.05)) {
           const rest = nodes.filter((x) => x !== node).map((x) => x.id);
           startPartition([[node.id], rest], isolateRng.int(100, 3000));
         }
@@ -484,26 +612,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     const alive = () => node.incarnation === incarnation;
     const clock = new NodeClock(scheduler, node.skewMs, () => amnesia(node));
     node.clock = clock;
-    const filter = node.honest
-      ? undefined
-      : createByzantineFilter({
-          index: node.index,
-          signer: simSigner(node.index),
-          ledgerId: SIM_LEDGER_ID,
-          rng: node.rng.split(),
-          behaviours: node.behaviours,
-          peers: nodes.map((x) => x.id),
-          lieRate: 0.3,
-          coalition,
-          knownProposalId: (h, r) => {
-            const s = node.engine?.coreState;
-            return s && s.height === h ? (s.proposals.get(r)?.[0]?.valueId ?? null) : null;
-          },
-          onLie: (what) => {
-            stats.lies++;
-            trace(`lie n=${node.index} ${what}`);
-          },
-        });
+    const filter = node.honest ? undefined : byzantineFilter(node, node.rng.split());
     const endpoint = network.endpoint(node.id, filter);
     const intercept = o.interceptSend;
     const net: Network = intercept
@@ -546,9 +655,20 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       }
     };
 
+    const override = options.overrideValidatorSet;
+    const reconfig: SimReconfigOptions | undefined = o.reconfigure
+      ? {
+          pool: poolSize,
+          initial: initialMembers,
+          schedule,
+          setOf,
+          report: override ? (height, set) => override({ node: node.index, height, set, initial: validators }) : undefined,
+        }
+      : undefined;
     const app = new SimApp({
       node: node.index,
       validatorCount: n,
+      reconfig,
       honest: node.honest,
       store: node.disk.appStore(),
       mempool: node.mempool,
@@ -565,7 +685,24 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         txLatenciesMs.push(scheduler.now() - tx.submittedMs);
       },
     });
-    const ctx: CoreContext = { ledgerId: SIM_LEDGER_ID, timeouts, valueIdOf: (v) => sha256(v), signer: simSigner(node.index) };
+    node.app = app;
+    const signer = simSigner(node.index);
+    const ctx: CoreContext = {
+      ledgerId: SIM_LEDGER_ID,
+      timeouts,
+      valueIdOf: (v) => sha256(v),
+      // Reconfigure runs note the height of everything a node signs, for the validator-set checker.
+      signer: o.reconfigure
+        ? {
+            publicKey: signer.publicKey,
+            sign: (bytes) => {
+              const height = signedHeight(bytes);
+              if (height !== null) signedHeights.get(node.index)?.add(height);
+              return signer.sign(bytes);
+            },
+          }
+        : signer,
+    };
     ConsensusEngine.open({
       ctx,
       validators,
@@ -596,12 +733,56 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     );
   }
 
+  /**
+   * The outgoing filter of a Byzantine node. The filter lies about messages signed with its own
+   * validator index; in reconfigure runs that index changes with the set, so each index the node
+   * holds gets its own filter, picked per message by the message's height.
+   */
+  function byzantineFilter(node: SimNode, rng: Rng): OutgoingFilter {
+    const build = (index: number, filterRng: Rng, peers: string[]) =>
+      createByzantineFilter({
+        index,
+        signer: simSigner(node.index),
+        ledgerId: SIM_LEDGER_ID,
+        rng: filterRng,
+        behaviours: node.behaviours,
+        peers,
+        lieRate: 0.3,
+        coalition,
+        knownProposalId: (h, r) => {
+          const s = node.engine?.coreState;
+          return s && s.height === h ? (s.proposals.get(r)?.[0]?.valueId ?? null) : null;
+        },
+        onLie: (what) => {
+          stats.lies++;
+          trace(`lie n=${node.index} ${what}`);
+        },
+      });
+    const everyone = nodes.map((x) => x.id);
+    if (!o.reconfigure) return build(node.index, rng, everyone);
+    // The filter drops the peer named like its index from its targets; give it the others only.
+    const others = everyone.filter((id) => id !== node.id);
+    const byIndex = new Map<number, OutgoingFilter>();
+    return (peer, bytes) => {
+      const height = consensusHeight(bytes);
+      const index = height === null ? -1 : (node.app?.indexAt(height) ?? -1);
+      if (index < 0) return [bytes];
+      let f = byIndex.get(index);
+      if (!f) {
+        f = build(index, rng.split(), others);
+        byIndex.set(index, f);
+      }
+      return f(peer, bytes);
+    };
+  }
+
   function crashNode(node: SimNode): void {
     if (!node.up) return;
     node.up = false;
     node.incarnation++;
     guard(node, 'close', () => node.engine?.close());
     node.engine = null;
+    node.app = null;
     node.clock?.disable();
     node.clock = null;
     network.detach(node.id);
@@ -642,7 +823,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       trace(`partition ${id} ends`);
     });
   }
-  if (faults.has('partition') && n > 1) {
+  if (faults.has('partition') && poolSize > 1) {
     let t = 0;
     for (;;) {
       t += faultRng.exponential(options.partitionMeanGapMs ?? 700);
@@ -650,11 +831,11 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       const durationMs = faultRng.int(100, 1500);
       const ids = faultRng.shuffle(nodes.map((x) => x.id));
       const groups: string[][] =
-        faultRng.chance(0.3) || n < 3
+        faultRng.chance(0.3) || poolSize < 3
           ? [ids.slice(0, 1), ids.slice(1)]
           : (() => {
-              const cut1 = faultRng.int(1, n - 1);
-              const cut2 = faultRng.int(cut1, n - 1);
+              const cut1 = faultRng.int(1, poolSize - 1);
+              const cut2 = faultRng.int(cut1, poolSize - 1);
               return [ids.slice(0, cut1), ids.slice(cut1, cut2), ids.slice(cut2)].filter((g) => g.length > 0);
             })();
       scheduler.schedule(t, () => startPartition(groups, durationMs));
@@ -689,7 +870,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         scheduler.schedule(idleUntil - now, arrive);
         return;
       }
-      const origin = txRng.int(0, n - 1);
+      const origin = txRng.int(0, poolSize - 1);
       const id = nextId++;
       const tx = encodeSimTx(id, origin, now, txRng.bytes(txRng.int(8, 120)));
       deliverTx(nodes[origin] as SimNode, id, tx);
@@ -713,6 +894,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     }
   }
 
+  const finalSets = new Map<number, FinalSetRecord>();
+
   // Run.
   const onRejection = (reason: unknown) => {
     engineErrors.push(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
@@ -726,6 +909,18 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     if (engineErrors.length === 0) await scheduler.runUntil(deadlineMs, () => allReached() || engineErrors.length > 0);
   } finally {
     options.inspect?.(nodes.map((x) => x.engine));
+    // What each engine and application holds at the end, for the validator-set checker.
+    for (const x of nodes) {
+      const s = x.engine?.coreState;
+      if (s && x.app) {
+        finalSets.set(x.index, {
+          height: s.height,
+          engineSetHash: s.validators.hash,
+          appHeight: x.app.height,
+          appMembers: x.app.currentMembers,
+        });
+      }
+    }
     for (const x of nodes) {
       if (x.engine) guard(x, 'close', () => x.engine?.close());
       x.clock?.disable();
@@ -733,7 +928,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     process.off('unhandledRejection', onRejection);
   }
 
-  const history = {
+  const history: SimHistory = {
     ledgerId: SIM_LEDGER_ID,
     validators,
     honest,
@@ -751,6 +946,22 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         }
       : null,
     engineErrors,
+    reconfig: o.reconfigure
+      ? {
+          poolKeys,
+          initial: initialMembers,
+          updateOf: (value) => {
+            try {
+              const update = decodeSimBlock(value).update;
+              return update && update.length > 0 ? update : null;
+            } catch {
+              return null;
+            }
+          },
+          signedHeights,
+          final: finalSets,
+        }
+      : undefined,
   };
   const firstDecision = new Map<number, number>();
   for (const d of decisions) if (honest.has(d.node) && !firstDecision.has(d.height)) firstDecision.set(d.height, d.atMs);
@@ -783,6 +994,30 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     stats: { network: network.stats, ...diskStats, ...stats },
     txLatenciesMs,
     blockIntervalsMs,
+    reconfig: o.reconfigure ? reconfigReport(history, schedule, nodes) : null,
+  };
+}
+
+/** What the committed chain made of a reconfigure run's schedule. */
+function reconfigReport(h: SimHistory, schedule: ValidatorUpdate[], nodes: readonly SimNode[]): ReconfigReport {
+  const sets = chainValidatorSets(h);
+  const chain = new Map<number, CommittedBlock>();
+  for (const [node, blocks] of [...h.blocks].sort((a, b) => a[0] - b[0])) {
+    if (!h.honest.has(node)) continue;
+    for (const b of blocks) if (!chain.has(b.height)) chain.set(b.height, b);
+  }
+  const signers: number[][] = [];
+  for (let height = 1; chain.has(height); height++) {
+    const members = sets.at(height)?.members ?? [];
+    const cert = (chain.get(height) as CommittedBlock).certificate;
+    signers.push(cert.signatures.map((s) => members[s.validator] ?? -1));
+  }
+  return {
+    schedule,
+    sets: sets.changes.map((c) => ({ from: c.from, members: [...c.members] })),
+    signers,
+    signedHeights: nodes.map((x) => [...(h.reconfig?.signedHeights.get(x.index) ?? [])].sort((a, b) => a - b)),
+    committed: nodes.map((x) => x.committed),
   };
 }
 
