@@ -9,28 +9,20 @@
  * can be read. It prints one JSON line. See bench/README.md.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  hexToBytes,
-  keccak256 as keccak256Bytes,
-  privateKeyToAddress,
-  secp256k1Sign,
-  toChecksumAddress,
-  utf8ToBytes,
-} from '@polis/core';
-import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
+import { hexToBytes, keccak256 as keccak256Bytes, privateKeyToAddress, toChecksumAddress, utf8ToBytes } from '@polis/core';
+import { getAddress, Interface, keccak256 } from 'ethers';
 import solc from 'solc';
-import { percentile, round, startDev, stopDev } from './devnet.js';
+import { round, startDev, stopDev } from './devnet.js';
+import { keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const TOKEN_SOURCE = join(ROOT, 'packages/node/test/fixtures/TestToken.sol');
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 120_000;
-
-type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
 
 const { values: args } = parseArgs({
   options: {
@@ -55,41 +47,7 @@ const CONCURRENCY = positive(args.concurrency, '--concurrency');
 const RATE = args.rate === '0' ? 0 : positive(args.rate, '--rate');
 const NODES = positive(args.nodes, '--nodes');
 
-function positive(value: string | undefined, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
-  return n;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-/** A private key from a seed, for the senders: fees are zero, so no account needs funding. */
-function keyOf(seed: number): Uint8Array {
-  return hexToBytes(`0x${seed.toString(16).padStart(64, '0')}`);
-}
-
-/** Signs a zero-fee EIP-1559 transaction with the native secp256k1 binding (ethers' pure-JS signer is ~20x slower). */
-function signTx(key: Uint8Array, fields: { nonce: number; to?: string; data: string; gasLimit: bigint }): string {
-  const tx = Transaction.from({
-    type: 2,
-    chainId: CHAIN_ID,
-    nonce: fields.nonce,
-    to: fields.to ?? null,
-    data: fields.data,
-    gasLimit: fields.gasLimit,
-    maxFeePerGas: 0n,
-    maxPriorityFeePerGas: 0n,
-  });
-  const sig = secp256k1Sign(hexToBytes(tx.unsignedHash), key);
-  tx.signature = Signature.from({
-    r: `0x${Buffer.from(sig.r).toString('hex')}`,
-    s: `0x${Buffer.from(sig.s).toString('hex')}`,
-    yParity: sig.recovery as 0 | 1,
-  });
-  return tx.serialized;
-}
+const signTx = (key: Uint8Array, fields: Parameters<typeof signChainTx>[2]) => signChainTx(CHAIN_ID, key, fields);
 
 function compileToken(): { abi: unknown[]; bytecode: string } {
   const input = {
@@ -123,37 +81,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stopOnSignal);
   try {
     const url = args.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
-    let id = 0;
-    const rpc = async (body: unknown): Promise<unknown> => {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return res.json();
-    };
-    const call = async (method: string, params: unknown[] = []): Promise<unknown> => {
-      const a = (await rpc({ jsonrpc: '2.0', id: ++id, method, params })) as RpcAnswer;
-      if (a.error) throw new Error(`${method}: ${a.error.message}`);
-      return a.result;
-    };
-    const sendBatch = async (raws: string[]): Promise<RpcAnswer[]> => {
-      const answers = await rpc(
-        raws.map((raw, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_sendRawTransaction', params: [raw] })),
-      );
-      if (!Array.isArray(answers) || answers.length !== raws.length) {
-        throw new Error(`a batch of ${raws.length} got ${JSON.stringify(answers).slice(0, 200)}`);
-      }
-      return answers as RpcAnswer[];
-    };
-    const receiptOf = async (hash: string): Promise<{ status: string; contractAddress: string | null }> => {
-      for (let i = 0; i < 3000; i++) {
-        const r = (await call('eth_getTransactionReceipt', [hash])) as { status: string; contractAddress: string | null } | null;
-        if (r) return r;
-        await sleep(10);
-      }
-      throw new Error(`no receipt for ${hash}`);
-    };
+    const client = rpcClient(url);
+    const { call, sendBatch, receiptOf } = client;
 
     // Setup (not timed): deploy, then fund every sender.
     // Dev account 0 (polis dev prints it; it is derived the same way in @polis/node's devAccount).
@@ -206,98 +135,17 @@ async function main(): Promise<void> {
       hashes.push(keccak256(raw));
     }
     const signMs = performance.now() - signStart;
-    const index = new Map(hashes.map((h, i) => [h, i]));
 
     // The timed run: submit everything, watch blocks until every transfer has a receipt.
-    const submittedAt = new Float64Array(TRANSFERS).fill(Number.NaN);
-    const committedAt = new Float64Array(TRANSFERS).fill(Number.NaN);
-    let committed = 0;
-    let failed = 0;
-    let rejected = 0;
-    let resubmitted = 0;
-    const blockSizes: number[] = [];
-    const startHeight = Number(await call('eth_blockNumber'));
-    const start = performance.now();
-    let watching = true;
-    const watch = async () => {
-      let next = startHeight + 1;
-      while (watching) {
-        const head = Number(await call('eth_blockNumber'));
-        for (; next <= head; next++) {
-          const receipts = (await call('eth_getBlockReceipts', [`0x${next.toString(16)}`])) as {
-            transactionHash: string;
-            status: string;
-          }[];
-          const now = performance.now();
-          blockSizes.push(receipts.length);
-          for (const r of receipts) {
-            const i = index.get(r.transactionHash);
-            if (i === undefined || !Number.isNaN(committedAt[i] as number)) continue;
-            committedAt[i] = now;
-            committed++;
-            if (r.status !== '0x1') failed++;
-          }
-        }
-        if (committed === TRANSFERS) return;
-        await sleep(5);
-      }
-    };
-    const watcher = watch();
-    // Submission: CONCURRENCY requests in flight, BATCH transactions each. A transaction the pool
-    // turns away ("mempool full") goes back in the queue and is sent again.
-    const queue: number[] = Array.from({ length: TRANSFERS }, (_, i) => i);
-    let scheduled = 0;
-    const submit = async () => {
-      while (queue.length > 0) {
-        if (RATE > 0 && scheduled >= TRANSFERS + resubmitted) return;
-        if (RATE > 0) {
-          // Open-loop pacing: batch k leaves at start + k * BATCH / RATE seconds.
-          const due = start + (scheduled / RATE) * 1000;
-          scheduled += BATCH;
-          if (due > performance.now()) await sleep(due - performance.now());
-        }
-        // Another submitter may have taken the last batch while this one slept.
-        const batch = queue.splice(0, BATCH);
-        if (batch.length === 0) return;
-        const t = performance.now();
-        for (const i of batch) if (Number.isNaN(submittedAt[i] as number)) submittedAt[i] = t;
-        const answers = await sendBatch(batch.map((i) => raws[i] as string));
-        const retry: number[] = [];
-        answers.forEach((a, k) => {
-          if (!a.error) return;
-          const i = batch[k] as number;
-          // A nonce the pool already holds or passed means an earlier send of it arrived.
-          if (/already known|nonce too low/.test(a.error.message)) return;
-          if (!/mempool full|nonce too high/.test(a.error.message)) throw new Error(`transfer ${i} rejected: ${a.error.message}`);
-          rejected++;
-          retry.push(i);
-        });
-        if (retry.length > 0) {
-          resubmitted += retry.length;
-          queue.push(...retry);
-          await sleep(20);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, submit));
-    const submitMs = performance.now() - start;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, fail) => {
-      timer = setTimeout(
-        () => fail(new Error(`only ${committed} of ${TRANSFERS} transfers committed within ${RUN_TIMEOUT_MS} ms`)),
-        RUN_TIMEOUT_MS,
-      );
+    const result = await runLoad({
+      client,
+      raws,
+      hashes,
+      batch: BATCH,
+      concurrency: CONCURRENCY,
+      rate: RATE,
+      timeoutMs: RUN_TIMEOUT_MS,
     });
-    try {
-      await Promise.race([watcher, timeout]);
-    } finally {
-      clearTimeout(timer);
-      watching = false;
-    }
-    const end = Math.max(...committedAt);
-    const latencies = Array.from(committedAt, (c, i) => c - (submittedAt[i] as number)).sort((a, b) => a - b);
-    const nonEmpty = blockSizes.filter((n) => n > 0);
-    const cpu = cpus();
     process.stdout.write(
       `${JSON.stringify({
         bench: 'erc20',
@@ -307,33 +155,17 @@ async function main(): Promise<void> {
         transfers: TRANSFERS,
         senders: SENDERS,
         rate: RATE === 0 ? 'full speed' : RATE,
-        committed,
-        failed,
-        rejectedThenResubmitted: rejected,
-        resubmitted,
-        transfersPerSecond: round((committed / (end - start)) * 1000),
-        durationMs: round(end - start),
-        submitMs: round(submitMs),
-        latencyMs: {
-          p50: round(percentile(latencies, 50)),
-          p90: round(percentile(latencies, 90)),
-          p99: round(percentile(latencies, 99)),
-          max: round(latencies[latencies.length - 1] ?? Number.NaN),
-        },
-        blocks: {
-          count: nonEmpty.length,
-          txsMean: round(committed / Math.max(1, nonEmpty.length)),
-          txsMax: Math.max(0, ...nonEmpty),
-        },
+        committed: result.committed,
+        failed: result.failed,
+        rejectedThenResubmitted: result.rejectedThenResubmitted,
+        resubmitted: result.resubmitted,
+        transfersPerSecond: round((result.committed / result.durationMs) * 1000),
+        durationMs: result.durationMs,
+        submitMs: result.submitMs,
+        latencyMs: result.latencyMs,
+        blocks: result.blocks,
         presignMs: round(signMs),
-        machine: {
-          cpus: cpu.length,
-          cpuModel: cpu[0]?.model,
-          memoryGB: round(totalmem() / 2 ** 30),
-          node: process.version,
-          os: `${platform()} ${release()} ${arch()}`,
-          loadavg: loadavg().map((l) => round(l, 2)),
-        },
+        machine: machine(),
       })}\n`,
     );
   } finally {

@@ -6,6 +6,7 @@ import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerNodeCommands } from './commands/node.js';
+import { registerServiceCommands } from './commands/services.js';
 import { registerSimCommand } from './commands/sim.js';
 
 /** Where the CLI writes its output; tests pass their own. */
@@ -28,6 +29,7 @@ export function createProgram(io: ProgramIO): Command {
   registerNetworkCommands(program, io.out);
   registerAppCommands(program, io.out);
   registerAdminCommands(program, io.out);
+  registerServiceCommands(program, io.out);
   registerSimCommand(program, io);
   return program;
 }

@@ -7,7 +7,7 @@
  *   take effect on every node within seconds.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -346,6 +346,52 @@ describe('polis app', () => {
     expect(JSON.parse(polis('app', 'show', '--url', url, '--id', 'shop').stdout).status).toBe('suspended');
     expect(polis('app', 'show', '--url', url, '--id', 'nope').stderr).toMatch(/no app "nope"/);
   }, 90_000);
+});
+
+describe('polis records', () => {
+  it('default: add, get, list and call through the gateway; a saved proof verifies offline, and an altered one does not', async () => {
+    const demo = ready.apps.find((a) => a.id === 'demo') as App;
+    const api = ready.nodes[0]?.rpcBase as string;
+    const gw = ['--api', api, '--app', 'demo', '--api-key', demo.apiKey];
+    const made = await fetch(`${api}/api/v1/apps/demo/accounts/custodial`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${demo.apiKey}` },
+    });
+    const from = ((await made.json()) as { address: string }).address;
+    const hash = `0x${'5e'.repeat(32)}`;
+    const tag = `0x${'7a'.repeat(32)}`;
+    const added = polis('records', 'add', hash, '--from', from, '--tag', tag, '--meta', '0x0102', ...gw);
+    expect(added.status, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ status: 'committed', receipt: { status: 1 } });
+    expect(JSON.parse(polis('records', 'get', hash, ...gw).stdout)).toMatchObject({ exists: true, tag });
+    expect(JSON.parse(polis('records', 'call', 'getRecord', hash, ...gw).stdout)).toMatchObject({ exists: true });
+    const listed = polis('records', 'list', '--tag', tag, ...gw)
+      .stdout.trim()
+      .split('\n');
+    expect(listed.map((l) => JSON.parse(l).hash)).toEqual([hash]);
+    const again = polis('records', 'add', hash, '--from', from, ...gw);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already recorded/);
+
+    // The proof, saved and checked offline against the demo ledger's validators (genesis order).
+    const registry = (await rpc(ready.system.rpcUrl, 'gov_listNodes', ['active'])).body.result as {
+      publicKey: string;
+      name: string;
+    }[];
+    const validators = ready.nodes.map((n) => registry.find((r) => r.name === n.name)?.publicKey).join(',');
+    const bundleFile = join(dataDir, 'record-proof.json');
+    writeFileSync(bundleFile, polis('records', 'proof', hash, ...gw).stdout);
+    const verified = polis('records', 'verify', '--file', bundleFile, '--validators', validators);
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, record: { hash, tag } });
+    const bundle = JSON.parse(readFileSync(bundleFile, 'utf8'));
+    bundle.proof.storageProof[2].value = `0x${'7b'.repeat(32)}`;
+    writeFileSync(bundleFile, JSON.stringify(bundle));
+    const altered = polis('records', 'verify', '--file', bundleFile, '--validators', validators);
+    expect(altered.status).toBe(1);
+    expect(altered.stderr).toMatch(/the proof does not hold: storage 2/);
+    expect(polis('records', 'verify', '--file', bundleFile, '--validators', 'nope').stderr).toMatch(/--validators must list/);
+  }, 60_000);
 });
 
 describe('polis node apply', () => {

@@ -9,6 +9,7 @@ import type { Common } from '@ethereumjs/common';
 import { Address } from '@ethereumjs/util';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { BLOOM_BYTES, bloomOr, type DecodedTx, type Log, logsBloom, type Receipt, type StateWriteSet } from '@polis/ledger';
+import { BUILTIN_SERVICES, IDENTITY_ADDRESS, ServiceHost, senderPolicyRefusal } from './services/index.js';
 import { type CommittedState, JournaledStateManager } from './state/journaledState.js';
 
 /** The block context transactions run in. */
@@ -50,18 +51,26 @@ export class BlockExecutor {
   readonly common: Common;
   readonly state: JournaledStateManager;
   readonly #vm: VM;
+  readonly #services: ServiceHost;
 
-  private constructor(common: Common, state: JournaledStateManager, vm: VM) {
+  private constructor(common: Common, state: JournaledStateManager, vm: VM, services: ServiceHost) {
     this.common = common;
     this.state = state;
     this.#vm = vm;
+    this.#services = services;
   }
 
-  /** Creates an executor reading through to `committed`. */
+  /** Creates an executor reading through to `committed`, with the built-in services installed. */
   static async create(options: { common: Common; committed: CommittedState }): Promise<BlockExecutor> {
     const state = new JournaledStateManager({ state: options.committed });
-    const vm = await createVM({ common: options.common, stateManager: state });
-    return new BlockExecutor(options.common, state, vm);
+    const services = new ServiceHost(BUILTIN_SERVICES);
+    const vm = await createVM({
+      common: options.common,
+      stateManager: state,
+      evmOpts: { customPrecompiles: services.precompiles() },
+    });
+    services.attach(vm.evm as never, state);
+    return new BlockExecutor(options.common, state, vm, services);
   }
 
   #block(env: BlockEnv) {
@@ -106,6 +115,7 @@ export class BlockExecutor {
     mode: 'build' | 'verify',
   ): Promise<BlockExecution | InvalidBlock> {
     this.state.reset();
+    this.#services.env = env;
     const block = this.#block(env);
     const included: DecodedTx[] = [];
     const receipts: Receipt[] = [];
@@ -114,6 +124,19 @@ export class BlockExecutor {
     for (const [i, tx] of txs.entries()) {
       if (gasUsed + tx.gasLimit > env.gasLimit) {
         if (mode === 'verify') return { invalid: `transaction ${i} does not fit in the block gas limit` };
+        continue;
+      }
+      // The app's account policy (identity service) is checked on the block's overlay, so that a
+      // role or attestation granted or revoked earlier in the block counts; the mempool checks
+      // the same on committed state, but a proposer may ignore it, so validators check again.
+      const refusal = senderPolicyRefusal(
+        (slot) => this.state.peekStorage(IDENTITY_ADDRESS, slot),
+        tx.sender,
+        env.timeMs,
+        tx.tx.to?.bytes,
+      );
+      if (refusal !== undefined) {
+        if (mode === 'verify') return { invalid: `transaction ${i} is refused by the account policy: ${refusal}` };
         continue;
       }
       let result: Awaited<ReturnType<typeof runTx>>;
@@ -159,6 +182,7 @@ export class BlockExecutor {
     // clears the journal's warm addresses and slots, so without this a call would be cheaper
     // for slots an earlier call read, and eth_estimateGas would answer too low.
     this.#vm.evm.journal.cleanJournal();
+    this.#services.env = env;
     try {
       const block = this.#block(env);
       const gasLimit = req.gas ?? env.gasLimit;

@@ -4,5 +4,6 @@
  */
 export * from './errors.js';
 export * from './executor.js';
+export * from './services/index.js';
 export * from './state/commitBlock.js';
 export * from './state/journaledState.js';

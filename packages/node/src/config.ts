@@ -55,6 +55,11 @@ export const LedgerGenesisSchema = z.object({
   /** `open`: any account may transact; `allowlist`: only the listed ones. */
   accessPolicy: z.enum(['open', 'allowlist']).default('open'),
   allowlist: z.array(hex(20)).default([]),
+  /**
+   * The app's owner: an admin of its built-in identity service from genesis (it grants roles and
+   * sets the account policy). An app from the system ledger has its record's owner.
+   */
+  owner: hex(20).optional(),
   /** Balances at genesis (wei, as a decimal string). Fees are zero, so only value transfers need them. */
   alloc: z
     .array(

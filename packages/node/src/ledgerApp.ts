@@ -26,7 +26,7 @@ import {
   type ValidatorSet,
 } from '@polis/consensus';
 import { bytesToHex, equalsBytes, hexToBytes, utf8ToBytes } from '@polis/core';
-import type { BlockExecution, BlockExecutor } from '@polis/execution';
+import { type BlockExecution, type BlockExecutor, identityGenesisWrites, serviceGenesisWrites } from '@polis/execution';
 import {
   BLOOM_BYTES,
   type Block,
@@ -368,11 +368,19 @@ export async function writeLedgerGenesis(
   validators: ValidatorSet,
 ): Promise<void> {
   if (state.head !== undefined) return;
+  // The built-in services' accounts come last: their reserved addresses cannot be allocated.
+  const services = serviceGenesisWrites();
   const writes = createStateWriteSet({
-    accounts: g.alloc.map((a) => ({
-      address: hexToBytes(a.address),
-      account: { nonce: 0n, balance: BigInt(a.balance), codeHash: KECCAK256_NULL },
-    })),
+    accounts: [
+      ...g.alloc.map((a) => ({
+        address: hexToBytes(a.address),
+        account: { nonce: 0n, balance: BigInt(a.balance), codeHash: KECCAK256_NULL },
+      })),
+      ...services.accounts,
+    ],
+    code: services.code,
+    // The owner administers the app's identity service (roles, the account policy).
+    storage: g.owner ? identityGenesisWrites(hexToBytes(g.owner)) : [],
   });
   const baseRoot = state.stateRoot;
   const staged = await state.commitment.stage(baseRoot, writes, state);

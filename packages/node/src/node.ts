@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, indexOfValidator } from '@polis/consensus';
 import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
-import { BlockExecutor } from '@polis/execution';
+import { BlockExecutor, IDENTITY_ADDRESS, senderPolicyRefusal } from '@polis/execution';
 import { activeNodes, type GovState, getApp } from '@polis/governance';
 import {
   ChainStore,
@@ -188,7 +188,13 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
           balanceOf: (a) => state.getAccount(a)?.balance ?? 0n,
           blockGasLimit: BigInt(g.gasLimit),
-          ...(g.accessPolicy === 'allowlist' ? { isPermitted: (a: Uint8Array) => allow.has(bytesToHex(a)) } : {}),
+          // The app's access policy, then its identity service's account policy (a required role
+          // or attestation), read from the committed state; block validation checks the latter again.
+          isPermitted: (a, t) => {
+            if (g.accessPolicy === 'allowlist' && !allow.has(bytesToHex(a))) return false;
+            const now = Math.max(Date.now(), (chain.header(chain.head())?.time ?? 0) + 1);
+            return senderPolicyRefusal((slot) => state.getStorage(IDENTITY_ADDRESS, slot), a, now, t.tx.to?.bytes) ?? true;
+          },
         });
         // Two executors: blocks and calls never share an overlay.
         const executor = await BlockExecutor.create({ common, committed: state });

@@ -123,6 +123,8 @@ export type GenesisLedger = {
   allowlist?: string[];
   /** Genesis balances in wei. */
   alloc?: { address: string; balance: bigint }[];
+  /** The app's owner (an admin of its identity service). */
+  owner?: string;
 };
 
 /** What each development account holds at genesis: one million ether, as anvil and Hardhat give theirs. */
@@ -158,6 +160,7 @@ export function buildGenesis(options: {
       accessPolicy: l.accessPolicy ?? 'open',
       allowlist: l.allowlist ?? [],
       alloc: (l.alloc ?? []).map((a) => ({ address: a.address, balance: a.balance.toString() })),
+      ...(l.owner ? { owner: l.owner.toLowerCase() } : {}),
     })),
     ...(options.system
       ? {

@@ -89,7 +89,7 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
     });
     const genesis = buildGenesis({
       validators: [identity],
-      ledgers: [TEST_APP, ...(options.moreLedgers ?? [])].map((l) => ({ ...l, alloc: devAlloc() })),
+      ledgers: [TEST_APP, ...(options.moreLedgers ?? [])].map((l) => ({ ...l, alloc: devAlloc(), owner: devAccount(0).address })),
       consensus: { heartbeatMs: options.heartbeatMs ?? 250 },
       ...(options.system ? { system: options.system } : {}),
     });

@@ -167,7 +167,13 @@ async function prepare(
     writeFileSync(join(dataDir, DEV_KEYS_FILE), `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
     const genesis = buildGenesis({
       validators: dirs.map(readIdentity),
-      ledgers: DEV_APPS.map((a) => ({ id: a.id, chainId: a.chainId, alloc: devAlloc(DEV_ACCOUNTS) })),
+      // Development account 0 owns the dev apps (an admin of their identity service).
+      ledgers: DEV_APPS.map((a) => ({
+        id: a.id,
+        chainId: a.chainId,
+        alloc: devAlloc(DEV_ACCOUNTS),
+        owner: devAccount(0).address,
+      })),
       system: {
         chainId: DEV_SYSTEM.chainId,
         admins: Array.from({ length: DEV_SYSTEM.admins }, (_, i) => devAccount(i).address.toLowerCase()),

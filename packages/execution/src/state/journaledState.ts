@@ -209,6 +209,15 @@ export class JournaledStateManager implements StateManagerInterface {
     return this.#currentStorage(address.bytes, hexKey(address.bytes), key);
   }
 
+  /**
+   * The value of a storage slot, read synchronously and outside the EVM (as `getStorage`): for
+   * the checks the executor makes before a transaction runs, such as the app's account policy.
+   */
+  peekStorage(address: Uint8Array, key: Uint8Array): Uint8Array {
+    checkStorageKey(key);
+    return this.#currentStorage(address, hexKey(address), key);
+  }
+
   /** Sets a storage slot; a zero value deletes it. */
   async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
     checkStorageKey(key);

@@ -22,8 +22,12 @@ export type MempoolOptions = {
    * block builder while its sender waits for a receipt that never comes.
    */
   balanceOf?: (address: Uint8Array) => bigint;
-  /** Whether `sender` may transact on this ledger (the app's access policy). */
-  isPermitted?: (sender: Uint8Array) => boolean;
+  /**
+   * Whether `sender` may send `tx` on this ledger (the app's access policy): `true` admits it,
+   * `false` refuses it as not on the allowlist, and a string refuses it for the reason it gives
+   * (which says what to do, for example the role or attestation the app's policy requires).
+   */
+  isPermitted?: (sender: Uint8Array, tx: DecodedTx) => boolean | string;
   blockGasLimit: bigint;
   maxTxs?: number;
   maxBytes?: number;
@@ -78,14 +82,15 @@ export class Mempool {
         hint: 'Wait for its receipt; do not send it again',
       });
     }
-    if (o.isPermitted && !o.isPermitted(decoded.sender)) {
+    const permitted = o.isPermitted ? o.isPermitted(decoded.sender, decoded) : true;
+    if (permitted !== true) {
       const sender = bytesToHex(decoded.sender);
       throw new TxError(
         { code: TxErrorCode.NOT_PERMITTED, sender },
-        `account ${sender} is not permitted to transact on this ledger`,
-        {
-          hint: "Ask the app's owner to add the account to its allowlist",
-        },
+        typeof permitted === 'string'
+          ? `account ${sender} is not permitted to transact on this ledger: ${permitted}`
+          : `account ${sender} is not permitted to transact on this ledger`,
+        typeof permitted === 'string' ? {} : { hint: "Ask the app's owner to add the account to its allowlist" },
       );
     }
     // EIP-7623 (Prague): the least gas limit is the intrinsic gas or the calldata floor, whichever

@@ -28,13 +28,14 @@ import {
   utf8ToBytes,
 } from '@polis/core';
 import { type LedgerDatabase, type LedgerTable, openLedgerDatabase } from '@polis/ledger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Abi, encodeFunctionData, serializeTransaction } from 'viem';
 import { z } from 'zod';
 import { ConfigError, ConfigErrorCode } from '../config.js';
 import { RpcCode, RpcError } from '../rpc/errors.js';
 import { quantity } from '../rpc/hex.js';
 import { contractDenied, type KeyRecord, methodDenied } from './access.js';
-import type { GatewayContext, GatewayLedger } from './context.js';
+import type { Authorized, GatewayContext, GatewayLedger } from './context.js';
 import { type AnyRoute, defineRoute, RestError } from './rest/route.js';
 import {
   AddressSchema,
@@ -473,6 +474,65 @@ export class Custody {
     return record.owner === key.id || key.scopes.includes('admin');
   }
 
+  /**
+   * Signs `data` to `to` from the custodial account `from` with the caller's key, sends it and
+   * waits like `POST /transactions` (the built-in services' write routes use it too).
+   */
+  sendAs(o: {
+    ledger: GatewayLedger;
+    auth: Authorized;
+    req: FastifyRequest;
+    reply: FastifyReply;
+    from: string;
+    to: string | undefined;
+    data: Hex;
+    value?: bigint;
+    gas?: bigint | undefined;
+    waitMs: number;
+    /** The route, for the idempotency fingerprint. */
+    route: string;
+  }): Promise<unknown> {
+    const vault = this.#requireVault();
+    const { ledger, auth } = o;
+    const key = auth.principal.key;
+    const denied = methodDenied(key, 'eth_sendRawTransaction');
+    if (denied) throw new RestError(403, 'FORBIDDEN', denied);
+    const record = this.#get(vault, ledger.id, hexToBytes(o.from as Hex));
+    if (!record) {
+      throw new RestError(
+        404,
+        'NOT_FOUND',
+        `${o.from} is not a custodial account of the app ${ledger.id}: create one with POST /api/v1/apps/${ledger.id}/accounts/custodial`,
+      );
+    }
+    if (!this.#mayUse(key, record)) {
+      throw new RestError(
+        403,
+        'FORBIDDEN',
+        `the API key ${key.id} may not sign for ${record.address}: it belongs to the key ${record.owner} (or use the app's admin key)`,
+      );
+    }
+    const to = o.to?.toLowerCase() as Hex | undefined;
+    const why = contractDenied(key, to);
+    if (why) throw new RestError(403, 'FORBIDDEN', why);
+    const tx = { to, value: o.value ?? 0n, gas: o.gas, data: o.data.toLowerCase() as Hex };
+    return submitAndWait({
+      ctx: this.#ctx,
+      ledger,
+      req: o.req,
+      reply: o.reply,
+      waitMs: o.waitMs,
+      fingerprint: fingerprintOf(o.route, {
+        from: record.address,
+        to: tx.to ?? null,
+        value: tx.value.toString(),
+        gas: tx.gas?.toString() ?? null,
+        data: tx.data,
+      }),
+      send: () => this.#signAndSend(ledger, key.id, record, tx),
+    });
+  }
+
   #routes(): AnyRoute[] {
     const base = '/api/v1/apps/{id}';
     const ctx = this.#ctx;
@@ -527,53 +587,20 @@ export class Custody {
           422: 'The call would revert (the transaction is not sent), or the mempool refused it',
           503: 'The mempool is full or the account has too many transactions waiting; see Retry-After',
         },
-        handler: ({ body, ledger, auth, req, reply }) => {
-          const vault = this.#requireVault();
-          const key = auth.principal.key;
-          const denied = methodDenied(key, 'eth_sendRawTransaction');
-          if (denied) throw new RestError(403, 'FORBIDDEN', denied);
-          const from = hexToBytes(body.from);
-          const record = this.#get(vault, ledger.id, from);
-          if (!record) {
-            throw new RestError(
-              404,
-              'NOT_FOUND',
-              `${body.from} is not a custodial account of the app ${ledger.id}: create one with POST /api/v1/apps/${ledger.id}/accounts/custodial`,
-            );
-          }
-          if (!this.#mayUse(key, record)) {
-            throw new RestError(
-              403,
-              'FORBIDDEN',
-              `the API key ${key.id} may not sign for ${record.address}: it belongs to the key ${record.owner} (or use the app's admin key)`,
-            );
-          }
-          const to = body.to?.toLowerCase() as Hex | undefined;
-          const why = contractDenied(key, to);
-          if (why) throw new RestError(403, 'FORBIDDEN', why);
-          const data = this.#callData(body);
-          const tx = {
-            to,
-            value: BigInt(body.value ?? '0'),
-            gas: body.gas === undefined ? undefined : BigInt(body.gas),
-            data: data.toLowerCase() as Hex,
-          };
-          return submitAndWait({
-            ctx,
+        handler: ({ body, ledger, auth, req, reply }) =>
+          this.sendAs({
             ledger,
+            auth,
             req,
             reply,
+            from: body.from,
+            to: body.to,
+            data: this.#callData(body),
+            value: BigInt(body.value ?? '0'),
+            gas: body.gas === undefined ? undefined : BigInt(body.gas),
             waitMs: body.waitMs,
-            fingerprint: fingerprintOf('POST /tx', {
-              from: record.address,
-              to: tx.to ?? null,
-              value: tx.value.toString(),
-              gas: tx.gas?.toString() ?? null,
-              data: tx.data,
-            }),
-            send: () => this.#signAndSend(ledger, key.id, record, tx),
-          });
-        },
+            route: 'POST /tx',
+          }),
       }),
     ];
   }

@@ -20,6 +20,7 @@ import { Meter, type Usage } from './metering.js';
 import { appRoutes, usageRoute } from './rest/app.js';
 import { chainRoutes } from './rest/chain.js';
 import { type AnyRoute, openApiDocument, registerRoutes } from './rest/route.js';
+import { serviceRoutes } from './rest/services.js';
 import { submitSupport } from './rest/submit.js';
 import { Webhooks } from './webhooks.js';
 import { registerWebSocket } from './ws.js';
@@ -114,6 +115,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...appRoutes,
       ...chainRoutes(ctx),
       ...custody.routes,
+      ...serviceRoutes(custody),
       ...webhooks.routes,
       usageRoute((appId) => {
         const keys = [...access.current().keys.values()].filter((k) => k.appId === appId).map((k) => k.id);

@@ -58,6 +58,7 @@ export function appLedgerGenesis(state: GovState, app: AppRecord): LedgerGenesis
       power: 1,
     })),
     accessPolicy: app.accessPolicy,
+    owner: app.owner,
     allowlist: app.accessPolicy === 'allowlist' ? participantsOf(state, app.id).map((p) => p.address) : [],
   });
 }

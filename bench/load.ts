@@ -1,0 +1,233 @@
+/**
+ * What the transaction benchmarks share: signing zero-fee transactions with the native binding,
+ * JSON-RPC over HTTP, and the timed run (submit pre-signed transactions in batches, watch blocks
+ * until each has a receipt, time each from its submission to its receipt).
+ */
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { hexToBytes, secp256k1Sign } from '@polis/core';
+import { Signature, Transaction } from 'ethers';
+import { percentile, round } from './devnet.js';
+
+type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+export function positive(value: string | undefined, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+/** A private key from a seed: fees are zero, so no account needs funding. */
+export function keyOf(seed: number): Uint8Array {
+  return hexToBytes(`0x${seed.toString(16).padStart(64, '0')}`);
+}
+
+/** Signs a zero-fee EIP-1559 transaction with the native secp256k1 binding (ethers' pure-JS signer is ~20x slower). */
+export function signTx(
+  chainId: bigint,
+  key: Uint8Array,
+  fields: { nonce: number; to?: string; data: string; gasLimit: bigint },
+): string {
+  const tx = Transaction.from({
+    type: 2,
+    chainId,
+    nonce: fields.nonce,
+    to: fields.to ?? null,
+    data: fields.data,
+    gasLimit: fields.gasLimit,
+    maxFeePerGas: 0n,
+    maxPriorityFeePerGas: 0n,
+  });
+  const sig = secp256k1Sign(hexToBytes(tx.unsignedHash), key);
+  tx.signature = Signature.from({
+    r: `0x${Buffer.from(sig.r).toString('hex')}`,
+    s: `0x${Buffer.from(sig.s).toString('hex')}`,
+    yParity: sig.recovery as 0 | 1,
+  });
+  return tx.serialized;
+}
+
+/** JSON-RPC against one endpoint. */
+export function rpcClient(url: string) {
+  let id = 0;
+  const rpc = async (body: unknown): Promise<unknown> => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return res.json();
+  };
+  const call = async (method: string, params: unknown[] = []): Promise<unknown> => {
+    const a = (await rpc({ jsonrpc: '2.0', id: ++id, method, params })) as RpcAnswer;
+    if (a.error) throw new Error(`${method}: ${a.error.message}`);
+    return a.result;
+  };
+  const sendBatch = async (raws: string[]): Promise<RpcAnswer[]> => {
+    const answers = await rpc(raws.map((raw, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_sendRawTransaction', params: [raw] })));
+    if (!Array.isArray(answers) || answers.length !== raws.length) {
+      throw new Error(`a batch of ${raws.length} got ${JSON.stringify(answers).slice(0, 200)}`);
+    }
+    return answers as RpcAnswer[];
+  };
+  const receiptOf = async (hash: string): Promise<{ status: string; contractAddress: string | null }> => {
+    for (let i = 0; i < 3000; i++) {
+      const r = (await call('eth_getTransactionReceipt', [hash])) as { status: string; contractAddress: string | null } | null;
+      if (r) return r;
+      await sleep(10);
+    }
+    throw new Error(`no receipt for ${hash}`);
+  };
+  return { call, sendBatch, receiptOf };
+}
+
+export type RpcClient = ReturnType<typeof rpcClient>;
+
+/** What a timed run measured. */
+export type LoadResult = {
+  committed: number;
+  failed: number;
+  rejectedThenResubmitted: number;
+  resubmitted: number;
+  durationMs: number;
+  submitMs: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  blocks: { count: number; txsMean: number; txsMax: number };
+};
+
+/**
+ * Submits pre-signed transactions (`concurrency` requests in flight, `batch` each, at most `rate`
+ * per second when non-zero) and watches blocks until every one has a receipt. A transaction the
+ * pool turns away ("mempool full") goes back in the queue and is sent again.
+ */
+export async function runLoad(o: {
+  client: RpcClient;
+  raws: string[];
+  hashes: string[];
+  batch: number;
+  concurrency: number;
+  rate: number;
+  timeoutMs: number;
+}): Promise<LoadResult> {
+  const { client, raws, hashes } = o;
+  const total = raws.length;
+  const index = new Map(hashes.map((h, i) => [h, i]));
+  const submittedAt = new Float64Array(total).fill(Number.NaN);
+  const committedAt = new Float64Array(total).fill(Number.NaN);
+  let committed = 0;
+  let failed = 0;
+  let rejected = 0;
+  let resubmitted = 0;
+  const blockSizes: number[] = [];
+  const startHeight = Number(await client.call('eth_blockNumber'));
+  const start = performance.now();
+  let watching = true;
+  const watch = async () => {
+    let next = startHeight + 1;
+    while (watching) {
+      const head = Number(await client.call('eth_blockNumber'));
+      for (; next <= head; next++) {
+        const receipts = (await client.call('eth_getBlockReceipts', [`0x${next.toString(16)}`])) as {
+          transactionHash: string;
+          status: string;
+        }[];
+        const now = performance.now();
+        blockSizes.push(receipts.length);
+        for (const r of receipts) {
+          const i = index.get(r.transactionHash);
+          if (i === undefined || !Number.isNaN(committedAt[i] as number)) continue;
+          committedAt[i] = now;
+          committed++;
+          if (r.status !== '0x1') failed++;
+        }
+      }
+      if (committed === total) return;
+      await sleep(5);
+    }
+  };
+  const watcher = watch();
+  const queue: number[] = Array.from({ length: total }, (_, i) => i);
+  let scheduled = 0;
+  const submit = async () => {
+    while (queue.length > 0) {
+      if (o.rate > 0 && scheduled >= total + resubmitted) return;
+      if (o.rate > 0) {
+        // Open-loop pacing: batch k leaves at start + k * batch / rate seconds.
+        const due = start + (scheduled / o.rate) * 1000;
+        scheduled += o.batch;
+        if (due > performance.now()) await sleep(due - performance.now());
+      }
+      // Another submitter may have taken the last batch while this one slept.
+      const batch = queue.splice(0, o.batch);
+      if (batch.length === 0) return;
+      const t = performance.now();
+      for (const i of batch) if (Number.isNaN(submittedAt[i] as number)) submittedAt[i] = t;
+      const answers = await client.sendBatch(batch.map((i) => raws[i] as string));
+      const retry: number[] = [];
+      answers.forEach((a, k) => {
+        if (!a.error) return;
+        const i = batch[k] as number;
+        // A nonce the pool already holds or passed means an earlier send of it arrived.
+        if (/already known|nonce too low/.test(a.error.message)) return;
+        if (!/mempool full|nonce too high/.test(a.error.message))
+          throw new Error(`transaction ${i} rejected: ${a.error.message}`);
+        rejected++;
+        retry.push(i);
+      });
+      if (retry.length > 0) {
+        resubmitted += retry.length;
+        queue.push(...retry);
+        await sleep(20);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, submit));
+  const submitMs = performance.now() - start;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(
+      () => fail(new Error(`only ${committed} of ${total} transactions committed within ${o.timeoutMs} ms`)),
+      o.timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([watcher, timeout]);
+  } finally {
+    clearTimeout(timer);
+    watching = false;
+  }
+  const end = Math.max(...committedAt);
+  const latencies = Array.from(committedAt, (c, i) => c - (submittedAt[i] as number)).sort((a, b) => a - b);
+  const nonEmpty = blockSizes.filter((n) => n > 0);
+  return {
+    committed,
+    failed,
+    rejectedThenResubmitted: rejected,
+    resubmitted,
+    durationMs: round(end - start),
+    submitMs: round(submitMs),
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p90: round(percentile(latencies, 90)),
+      p99: round(percentile(latencies, 99)),
+      max: round(latencies[latencies.length - 1] ?? Number.NaN),
+    },
+    blocks: {
+      count: nonEmpty.length,
+      txsMean: round(committed / Math.max(1, nonEmpty.length)),
+      txsMax: Math.max(0, ...nonEmpty),
+    },
+  };
+}
+
+/** The machine a run was measured on: compare runs only at similar load averages. */
+export function machine() {
+  const cpu = cpus();
+  return {
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model,
+    memoryGB: round(totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${platform()} ${release()} ${arch()}`,
+    loadavg: loadavg().map((l) => round(l, 2)),
+  };
+}
