@@ -1,9 +1,4 @@
 // Type declarations for the native entry points we import directly (see hash.ts and secp256k1.ts).
-declare module 'keccak/bindings.js' {
-  import createKeccakHash from 'keccak';
-  export default createKeccakHash;
-}
-
 declare module 'secp256k1/bindings.js' {
   import * as secp256k1 from 'secp256k1';
 

@@ -16,7 +16,7 @@
 import type { EVM, ExecResult, PrecompileInput } from '@ethereumjs/evm';
 import { EVMError } from '@ethereumjs/evm';
 import { Account, Address } from '@ethereumjs/util';
-import { bytesToHex, concatBytes, keccak256 } from '@polis/core';
+import { bytesToHex, concatBytes, keccak256, utf8ToBytes } from '@polis/core';
 import {
   type Abi,
   type AbiEvent,
@@ -24,9 +24,9 @@ import {
   decodeFunctionData,
   encodeAbiParameters,
   encodeErrorResult,
-  encodeEventTopics,
   encodeFunctionResult,
   type Hex,
+  toEventSelector,
   toFunctionSelector,
   hexToBytes as viemHexToBytes,
 } from 'viem';
@@ -98,6 +98,8 @@ export class ServiceStore {
   readonly #address: Address;
   readonly #charge: (gas: number) => void;
   #ensured = false;
+  /** Words this call has read or written, by slot: only this call writes this account while it runs. */
+  readonly #known = new Map<string, Uint8Array>();
 
   constructor(state: JournaledStateManager, address: Uint8Array, charge: (gas: number) => void) {
     this.#state = state;
@@ -113,7 +115,7 @@ export class ServiceStore {
   /** A 32-byte word (zero when unset). */
   async word(slot: Uint8Array): Promise<Uint8Array> {
     this.#charge(SERVICE_GAS.read);
-    const v = await this.#state.getStorage(this.#address, slot);
+    const v = await this.#stored(slot);
     const out = new Uint8Array(32);
     out.set(v, 32 - v.length);
     return out;
@@ -122,10 +124,21 @@ export class ServiceStore {
   /** Writes a word; all zeros clears it. */
   async setWord(slot: Uint8Array, value: Uint8Array): Promise<void> {
     if (value.length !== 32) throw new Error(`a service word is 32 bytes, not ${value.length}`);
-    const before = await this.#state.getStorage(this.#address, slot);
+    const before = await this.#stored(slot);
     this.#charge(before.length === 0 && value.some((b) => b !== 0) ? SERVICE_GAS.writeNew : SERVICE_GAS.writeUpdate);
     await this.#ensureAccount();
     await this.#state.putStorage(this.#address, slot, value);
+    this.#known.set(bytesToHex(slot), stripLeadingZeros(value));
+  }
+
+  /** The stored value of a slot (canonical: no leading zeros), from this call's cache when it has it. */
+  async #stored(slot: Uint8Array): Promise<Uint8Array> {
+    const key = bytesToHex(slot);
+    const known = this.#known.get(key);
+    if (known !== undefined) return known;
+    const v = await this.#state.getStorage(this.#address, slot);
+    this.#known.set(key, v);
+    return v;
   }
 
   /** A number stored in a word. */
@@ -258,10 +271,9 @@ export class ServiceHost {
         store: new ServiceStore(state, s.address, charge),
         charge,
         log: (event, args, address) => {
-          const topics = encodeEventTopics({ abi: s.abi, eventName: event, args } as never) as Hex[];
-          const data = encodeEventData(s.abi, event, args);
+          const { topics, data } = eventEncoder(s.abi, event)(args);
           charge(SERVICE_GAS.log + topics.length * SERVICE_GAS.logTopic + data.length * SERVICE_GAS.logByte);
-          logs.push([address ?? s.address, topics.map((t) => viemHexToBytes(t)), data]);
+          logs.push([address ?? s.address, topics, data]);
         },
       };
       const result = await handler(decoded.args ?? [], call);
@@ -298,17 +310,75 @@ export class ServiceHost {
 
 type MessageLike = { caller: Address; isStatic: boolean };
 
-/** The non-indexed arguments of an event, ABI-encoded as its data. */
-function encodeEventData(abi: Abi, event: string, args: Record<string, unknown>): Uint8Array {
+type EventEncoder = (args: Record<string, unknown>) => { topics: Uint8Array[]; data: Uint8Array };
+
+const encoders = new WeakMap<Abi, Map<string, EventEncoder>>();
+
+/**
+ * An event's log encoder, built once per event: topic 0 is the event's selector, static indexed
+ * arguments are their 32-byte words (dynamic ones their keccak-256, as the ABI says), and the data
+ * is the ABI encoding of the other arguments. Viem's general encoders cost about 40 µs per log;
+ * the records service logs one per record.
+ */
+function eventEncoder(abi: Abi, event: string): EventEncoder {
+  let byName = encoders.get(abi);
+  if (!byName) {
+    byName = new Map();
+    encoders.set(abi, byName);
+  }
+  const cached = byName.get(event);
+  if (cached) return cached;
   const def = abi.find((x): x is AbiEvent => x.type === 'event' && x.name === event);
   if (!def) throw new Error(`no event ${event}`);
-  const inputs = def.inputs.filter((i) => !i.indexed);
-  return viemHexToBytes(
-    encodeAbiParameters(
-      inputs,
-      inputs.map((i) => args[i.name as string]),
-    ),
-  );
+  const selector = viemHexToBytes(toEventSelector(def));
+  const indexed = def.inputs.filter((i) => i.indexed);
+  const others = def.inputs.filter((i) => !i.indexed);
+  const topicOf = (type: string, value: unknown): Uint8Array => {
+    if (type === 'string') return keccak256(utf8ToBytes(value as string));
+    if (type === 'bytes') return keccak256(viemHexToBytes(value as Hex));
+    return staticWord(type, value) ?? viemHexToBytes(encodeAbiParameters([{ type }], [value]));
+  };
+  const dataOf = (args: Record<string, unknown>): Uint8Array => {
+    if (others.length === 0) return new Uint8Array(0);
+    if (others.length === 1 && others[0]?.type === 'bytes')
+      return encodeSingleBytes(viemHexToBytes(args[others[0].name as string] as Hex));
+    return viemHexToBytes(
+      encodeAbiParameters(
+        others,
+        others.map((i) => args[i.name as string]),
+      ),
+    );
+  };
+  const encoder: EventEncoder = (args) => ({
+    topics: [selector, ...indexed.map((i) => topicOf(i.type, args[i.name as string]))],
+    data: dataOf(args),
+  });
+  byName.set(event, encoder);
+  return encoder;
+}
+
+/** The 32-byte word of a static value (address, bytes32, uintN, bool), or undefined for another type. */
+function staticWord(type: string, value: unknown): Uint8Array | undefined {
+  if (type === 'address') return addressWord(viemHexToBytes(value as Hex));
+  if (type === 'bytes32') return viemHexToBytes(value as Hex);
+  if (type === 'bool') return uintWord(value ? 1n : 0n);
+  if (/^uint\d*$/.test(type)) return uintWord(BigInt(value as bigint));
+  return undefined;
+}
+
+/** The ABI encoding of one `bytes` value: its offset (32), its length, the bytes padded to words. */
+function encodeSingleBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(64 + Math.ceil(bytes.length / 32) * 32);
+  out[31] = 32;
+  out.set(uintWord(BigInt(bytes.length)), 32);
+  out.set(bytes, 64);
+  return out;
+}
+
+function stripLeadingZeros(value: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < value.length && value[i] === 0) i++;
+  return value.slice(i);
 }
 
 /** The 4-byte selectors of a service's functions, for documentation and tests. */

@@ -6,17 +6,27 @@
  * - `POST /{service}` `{from, functionName, args}` signs with a custodial account (key trust mode),
  *   sends and waits like `POST /transactions`.
  * And for records: `GET /records?submitter=&tag=` (lookup through the `Recorded` logs) and
- * `GET /records/{hash}/proof`, the bundle the SDK's `verifyRecordProof` checks offline.
+ * `GET /records/{hash}/proof`, the bundle the SDK's `verifyRecordProof` checks offline; for
+ * identity: `GET /identity/dids/{address}`, a DID resolved as W3C DID Core describes it; for
+ * certificates: `GET /certificates/{collectionId}/holders/{address}`, what a holder has in a
+ * collection, a page at a time. These read through the services' view functions (eth_call), so
+ * no storage layout is repeated here.
  */
-import { bytesToHex, hexToBytes } from '@polis/core';
+import { bytesToHex, equalsBytes, hexToBytes } from '@polis/core';
 import {
   BUILTIN_SERVICES,
+  certificatesService,
+  collectionAddress,
   decodeRecordWords,
+  didOf,
+  identityService,
+  parseDid,
   RECORDS_ABI,
   RECORDS_ADDRESS,
   recordSlots,
   type ServiceDefinition,
 } from '@polis/execution';
+import type { FastifyReply } from 'fastify';
 import {
   type Abi,
   type AbiFunction,
@@ -37,6 +47,23 @@ import { SubmitAnswerSchema, WaitMsSchema } from './submit.js';
 const TAG = 'services';
 /** Records one `GET /records` answer lists at most. */
 export const RECORDS_LIST_MAX = 1_000;
+/** Entries one `GET /certificates/{collectionId}/holders/{address}` answer lists at most (`limit`). */
+export const HOLDINGS_PAGE_MAX = 1_000;
+/** Entries a holdings answer lists when the request gives no `limit`. */
+export const HOLDINGS_PAGE_DEFAULT = 100;
+/**
+ * Times a holdings page is read before answering 503: an attempt during which a block changed
+ * the collection may have mixed two states, and is read again.
+ */
+export const STABLE_READ_ATTEMPTS = 3;
+/** Blocks whose logs a holdings read looks through for a change; past it, it counts as changed. */
+export const CHANGE_SCAN_BLOCKS_MAX = 64;
+/**
+ * Holdings entries read between two yields to the event loop. An entry is four or five EVM calls
+ * (about a millisecond together), so a full page would otherwise hold consensus and every other
+ * request for about a second.
+ */
+export const HOLDINGS_ENTRIES_PER_YIELD = 25;
 
 const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x and 64 hex digits');
 const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be 0x and 40 hex digits');
@@ -100,7 +127,11 @@ function argsOf(fn: AbiFunction, raw: unknown): unknown[] {
   return fn.inputs.map((p, i) => fromJson(p, args[i], `args[${i}]`));
 }
 
-async function viewCall(ledger: GatewayLedger, s: ServiceDefinition, fn: AbiFunction, args: unknown[]): Promise<unknown> {
+/**
+ * Runs a view function through eth_call on the latest state and returns its result as viem
+ * decodes it; a revert becomes 422 with the service's reason.
+ */
+async function callView(ledger: GatewayLedger, s: ServiceDefinition, fn: AbiFunction, args: unknown[]): Promise<unknown> {
   let data: Hex;
   try {
     data = encodeFunctionData({ abi: [fn] as Abi, functionName: fn.name, args });
@@ -117,10 +148,198 @@ async function viewCall(ledger: GatewayLedger, s: ServiceDefinition, fn: AbiFunc
     if (err instanceof RpcError) throw new RestError(422, 'EXECUTION_REVERTED', err.message);
     throw err;
   }
-  const result = decodeFunctionResult({ abi: [fn] as Abi, functionName: fn.name, data: out });
+  return decodeFunctionResult({ abi: [fn] as Abi, functionName: fn.name, data: out });
+}
+
+/** Runs a view function and answers its outputs by name, as JSON. */
+async function viewCall(ledger: GatewayLedger, s: ServiceDefinition, fn: AbiFunction, args: unknown[]): Promise<unknown> {
+  const result = await callView(ledger, s, fn, args);
   if (fn.outputs.length === 1) return { [fn.outputs[0]?.name || 'result']: toJson(result) };
   const values = result as readonly unknown[];
   return Object.fromEntries(fn.outputs.map((o, i) => [o.name || `output${i}`, toJson(values[i])]));
+}
+
+/**
+ * Whether a block after `height`, up to the state's head, logged anything from `address`, or may
+ * have (its receipts are not stored yet, or too many blocks passed to look at them all).
+ */
+function loggedSince(ledger: GatewayLedger, address: Uint8Array, height: number): boolean {
+  const head = ledger.state.head?.height ?? 0;
+  if (head - height > CHANGE_SCAN_BLOCKS_MAX) return true;
+  for (let h = height + 1; h <= head; h++) {
+    const receipts = ledger.chain.receipts(h);
+    if (!receipts || receipts.some((r) => r.logs.some((l) => equalsBytes(l.address, address)))) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs `read` (many eth_calls, yielding to the event loop between them, so blocks commit
+ * meanwhile) until a run during which no block logged from `address`: every change to a
+ * collection logs from its address (Transfer, TransferSingle, Frozen, Unfrozen), so such a run
+ * saw one state of it. Answers 503 after `STABLE_READ_ATTEMPTS` runs that each saw a change.
+ * Returns the value and the height it was read at.
+ */
+async function readWhileUnchanged<T>(
+  ledger: GatewayLedger,
+  reply: FastifyReply,
+  address: Uint8Array,
+  read: () => Promise<T>,
+): Promise<{ value: T; blockNumber: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const blockNumber = ledger.state.head?.height ?? 0;
+    try {
+      const value = await read();
+      if (!loggedSince(ledger, address, blockNumber)) return { value, blockNumber };
+    } catch (err) {
+      // A refusal over one state is the answer; over a changing one it may come from the change.
+      if (!loggedSince(ledger, address, blockNumber)) throw err;
+    }
+    if (attempt >= STABLE_READ_ATTEMPTS) {
+      reply.header('retry-after', '1');
+      throw new RestError(
+        503,
+        'STATE_CHANGED',
+        `the collection changed during each of ${attempt} reads of this page: retry, or ask for a smaller limit`,
+      );
+    }
+  }
+}
+
+/** The revert reason of a 422 from `callView`, without eth_call's "execution reverted: " prefix. */
+function reasonOf(err: RestError): string {
+  return err.message.replace(/^execution reverted: /, '');
+}
+
+/** An XML datetime in UTC without fractions of a second, as W3C DID Core's `created` and `updated` are. */
+function didTime(ms: bigint): string {
+  return new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The stored document as W3C DID Core JSON, or why it is not one. */
+function didDocumentOf(
+  appId: string,
+  address: Uint8Array,
+  controller: Uint8Array,
+  stored: Uint8Array,
+): { document: Record<string, unknown>; notJson?: string } {
+  const did = didOf(appId, address);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(stored));
+  } catch {
+    parsed = undefined;
+  }
+  let notJson: string;
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+    const doc = parsed as Record<string, unknown>;
+    const named = typeof doc.id === 'string' ? parseDid(doc.id) : undefined;
+    // DID Core: a document's id is the DID it describes. One that names another DID is not this DID's document.
+    if (doc.id === undefined || (named?.appId === appId && equalsBytes(named.address, address))) {
+      return { document: { ...doc, id: did } };
+    }
+    notJson = `its id is ${JSON.stringify(doc.id)}, not ${did}`;
+  } else {
+    notJson = stored.length === 0 ? 'the controller stored an empty document' : 'it is not a JSON object';
+  }
+  return { document: { id: did, controller: didOf(appId, controller) }, notJson };
+}
+
+const DidParam = z
+  .string()
+  .regex(
+    /^(0x[0-9a-fA-F]{40}|did:polis:[a-z][a-z0-9-]{0,62}:0x[0-9a-fA-F]{40})$/,
+    'must be an address (0x and 40 hex digits) or a DID did:polis:<app>:<address>',
+  );
+
+const DidResolutionSchema = z.object({
+  didDocument: z
+    .record(z.string(), z.unknown())
+    .describe("The DID document (W3C DID Core): the controller's JSON with its id set to the DID, or the DID and its controller"),
+  didDocumentMetadata: z.object({
+    created: z.string().describe('When the DID was created (UTC, to the second)'),
+    updated: z.string().describe('When it last changed'),
+    deactivated: z.boolean(),
+    createdMs: z.number().int().describe('created, in ms since the epoch (the block time)'),
+    updatedMs: z.number().int(),
+    rawDocument: z.string().optional().describe('The stored bytes as hex, when they are not a JSON document of this DID'),
+    rawDocumentReason: z.string().optional().describe('Why rawDocument is given instead of the document'),
+  }),
+  controller: z.string().describe('The address that controls the DID (updates, rotates or deactivates it)'),
+});
+
+const HoldingsSchema = z.object({
+  collectionId: z.string(),
+  collectionAddress: z.string().describe("The address the collection's Transfer / TransferSingle events come from"),
+  kind: z.number().int().describe('0: unique tokens (ERC-721-shaped); 1: amounts (ERC-1155-shaped)'),
+  holder: z.string(),
+  blockNumber: z.number().int().describe('The block whose state the page was read from'),
+  total: z.number().int().describe('Token ids the holder has in the collection'),
+  offset: z.number().int(),
+  limit: z.number().int(),
+  tokens: z.array(
+    z.object({
+      tokenId: z.string(),
+      amount: z.string().describe('Units held: 1 for a unique token'),
+      uri: z.string(),
+      contentHash: z.string().describe('The hash of the certified document'),
+      frozen: z.boolean().describe('Frozen by the issuer: it cannot move'),
+    }),
+  ),
+});
+
+const viewOf = (s: ServiceDefinition, name: string) => functionOf(s, name, true);
+
+/** The view functions the two read routes use, looked up once. */
+const IDENTITY_VIEWS = { resolveDid: viewOf(identityService, 'resolveDid') };
+const CERTIFICATE_VIEWS = {
+  collection: viewOf(certificatesService, 'collection'),
+  tokenCount: viewOf(certificatesService, 'tokenCount'),
+  tokenOfOwnerByIndex: viewOf(certificatesService, 'tokenOfOwnerByIndex'),
+  balanceOf: viewOf(certificatesService, 'balanceOf'),
+  tokenURI: viewOf(certificatesService, 'tokenURI'),
+  contentHash: viewOf(certificatesService, 'contentHash'),
+  isFrozen: viewOf(certificatesService, 'isFrozen'),
+};
+
+/** One page of what `holder` has in the collection, read through the service's views. */
+async function holdingsPage(ledger: GatewayLedger, collectionId: bigint, holder: Hex, offset: number, limit: number) {
+  const view = (fn: AbiFunction, args: unknown[]) => callView(ledger, certificatesService, fn, args);
+  let collection: readonly unknown[];
+  try {
+    collection = (await view(CERTIFICATE_VIEWS.collection, [collectionId])) as readonly unknown[];
+  } catch (err) {
+    if (err instanceof RestError && err.status === 422) throw new RestError(404, 'NOT_FOUND', reasonOf(err));
+    throw err;
+  }
+  const kind = Number(collection[2]);
+  const total = (await view(CERTIFICATE_VIEWS.tokenCount, [collectionId, holder])) as bigint;
+  const end = BigInt(offset + limit) < total ? BigInt(offset + limit) : total;
+  const tokens = [];
+  for (let i = BigInt(offset); i < end; i++) {
+    if (i > BigInt(offset) && (i - BigInt(offset)) % BigInt(HOLDINGS_ENTRIES_PER_YIELD) === 0n) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const tokenId = (await view(CERTIFICATE_VIEWS.tokenOfOwnerByIndex, [collectionId, holder, i])) as bigint;
+    const amount = kind === 1 ? ((await view(CERTIFICATE_VIEWS.balanceOf, [collectionId, holder, tokenId])) as bigint) : 1n;
+    tokens.push({
+      tokenId: tokenId.toString(),
+      amount: amount.toString(),
+      uri: (await view(CERTIFICATE_VIEWS.tokenURI, [collectionId, tokenId])) as string,
+      contentHash: (await view(CERTIFICATE_VIEWS.contentHash, [collectionId, tokenId])) as string,
+      frozen: (await view(CERTIFICATE_VIEWS.isFrozen, [collectionId, tokenId])) as boolean,
+    });
+  }
+  return {
+    collectionId: collectionId.toString(),
+    collectionAddress: (collection[5] as string).toLowerCase(),
+    kind,
+    holder: holder.toLowerCase(),
+    total: Number(total),
+    offset,
+    limit,
+    tokens,
+  };
 }
 
 const ProofSchema = z.object({
@@ -239,6 +458,115 @@ export function serviceRoutes(custody: Custody): AnyRoute[] {
         const header = (await methods.polis_getHeader?.([proof.blockNumber])) as Record<string, unknown> & { commit: Hex };
         const { commit, hash: _blockHash, validatorUpdate: _update, ...fields } = header;
         return { hash: params.hash.toLowerCase(), header: fields, commit, proof };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: `${base}/identity/dids/{address}`,
+      summary:
+        'Resolves a DID did:polis:<app>:<address> to its W3C DID Core document and metadata; a deactivated DID answers 410 with its metadata',
+      tag: TAG,
+      scope: 'read',
+      params: z.object({ address: DidParam.describe('The DID, or the address it names') }),
+      response: DidResolutionSchema,
+      errors: {
+        404: 'The address has no DID',
+        410: 'The DID was deactivated (permanent); the body carries the error and the resolution with deactivated: true',
+      },
+      handler: async ({ params, ledger, reply }) => {
+        let address: Uint8Array;
+        if (params.address.startsWith('did:')) {
+          const named = parseDid(params.address);
+          if (!named) throw new RestError(400, 'INVALID_REQUEST', `${params.address} is not a did:polis DID`);
+          if (named.appId !== ledger.id) {
+            throw new RestError(
+              400,
+              'INVALID_REQUEST',
+              `${params.address} is a DID of the app "${named.appId}", not "${ledger.id}": resolve it at /api/v1/apps/${named.appId}/identity/dids/${bytesToHex(named.address)}`,
+            );
+          }
+          address = named.address;
+        } else {
+          address = hexToBytes(params.address.toLowerCase() as Hex);
+        }
+        const did = didOf(ledger.id, address);
+        const [exists, controllerHex, document, created, updated, deactivated] = (await callView(
+          ledger,
+          identityService,
+          IDENTITY_VIEWS.resolveDid,
+          [bytesToHex(address)],
+        )) as readonly [boolean, Hex, Hex, bigint, bigint, boolean];
+        if (!exists) {
+          throw new RestError(
+            404,
+            'NOT_FOUND',
+            `${did} does not exist: the account ${bytesToHex(address)} creates it by calling createDid on the identity service (POST /api/v1/apps/${ledger.id}/identity with functionName "createDid")`,
+          );
+        }
+        const controller = hexToBytes(controllerHex);
+        const { document: didDocument, notJson } = didDocumentOf(ledger.id, address, controller, hexToBytes(document));
+        const resolution = {
+          didDocument,
+          didDocumentMetadata: {
+            created: didTime(created),
+            updated: didTime(updated),
+            deactivated,
+            createdMs: Number(created),
+            updatedMs: Number(updated),
+            ...(notJson === undefined ? {} : { rawDocument: document.toLowerCase(), rawDocumentReason: notJson }),
+          },
+          controller: bytesToHex(controller),
+        };
+        if (!deactivated) return resolution;
+        // W3C DID Resolution over HTTP: a deactivated DID answers 410 Gone, with its metadata.
+        reply.code(410);
+        return {
+          error: {
+            code: 'DID_DEACTIVATED',
+            message: `${did} was deactivated at ${didTime(updated)}, which is permanent: it no longer identifies anyone`,
+          },
+          ...resolution,
+        };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: `${base}/certificates/{collectionId}/holders/{address}`,
+      summary: `What a holder has in a collection: token ids with amounts, URI, content hash and frozen flag, a page of at most ${HOLDINGS_PAGE_MAX} at a time`,
+      tag: TAG,
+      scope: 'read',
+      params: z.object({
+        collectionId: z
+          .string()
+          // 77 digits at most: under 2^256, so every id that passes is a uint256.
+          .regex(/^[1-9][0-9]{0,76}$/, 'must be a collection id: a decimal integer from 1, of at most 77 digits, such as "1"')
+          .describe('The collection id'),
+        address: Address.describe('The holder'),
+      }),
+      query: z.object({
+        offset: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(Number.MAX_SAFE_INTEGER)
+          .default(0)
+          .describe('Entries to skip (the order is the holder list of the service: it changes as tokens move)'),
+        limit: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(HOLDINGS_PAGE_MAX)
+          .default(HOLDINGS_PAGE_DEFAULT)
+          .describe(`Entries to list, 1 to ${HOLDINGS_PAGE_MAX} (default ${HOLDINGS_PAGE_DEFAULT})`),
+      }),
+      response: HoldingsSchema,
+      errors: { 404: 'There is no such collection', 503: 'Blocks kept changing the collection during the read; see Retry-After' },
+      handler: async ({ params, query, ledger, reply }) => {
+        const collectionId = BigInt(params.collectionId);
+        const { value, blockNumber } = await readWhileUnchanged(ledger, reply, collectionAddress(collectionId), () =>
+          holdingsPage(ledger, collectionId, params.address as Hex, query.offset, query.limit),
+        );
+        return { ...value, blockNumber };
       },
     }),
   ];
