@@ -3,6 +3,7 @@
  * temporary directory (initNode + buildGenesis + writeGenesis), served on 127.0.0.1 port 0.
  * `restart` closes the node and starts it again on the same directory, as a crash-free restart.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,8 @@ export type DevNodeOptions = {
   commitment?: 'mpt' | 'smt';
   /** Changes to the node's gateway configuration (config.json `gateway`). */
   gateway?: Record<string, unknown>;
+  /** Key trust mode: a fresh master key in the node's directory (`gateway.masterKeyFile`). */
+  keyTrust?: boolean;
   /** More ledgers beside the test app. */
   moreLedgers?: { id: string; chainId: number }[];
   /** The test app's plan (default `dedicated`, so that limits never slow a test down). */
@@ -73,12 +76,17 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
     const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown> & {
       gateway: Record<string, unknown>;
     };
+    const keyTrust: Record<string, unknown> = {};
+    if (options.keyTrust) {
+      keyTrust.masterKeyFile = join(dir, 'master.key');
+      writeFileSync(keyTrust.masterKeyFile as string, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    }
     writeFileSync(
       configPath,
       JSON.stringify({
         ...config,
         ...(options.commitment ? { commitment: options.commitment } : {}),
-        gateway: { ...config.gateway, ...(options.gateway ?? {}) },
+        gateway: { ...config.gateway, ...keyTrust, ...(options.gateway ?? {}) },
       }),
     );
     apiKey = grantAppKey(join(dir, NODE_FILES.access), {
@@ -147,4 +155,28 @@ export async function rpcCall<T>(url: string, method: string, params: unknown[] 
   const body = (await res.json()) as { result?: T; error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: REST answers are read field by field and checked by the assertions
+export type Json = any;
+
+/** A REST call on the test app (`/api/v1/apps/demo<path>`) with the node's admin key. */
+export async function restCall(
+  dev: DevNode,
+  path: string,
+  init: { method?: string; body?: unknown; key?: string } = {},
+): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${dev.baseUrl}/api/v1/apps/${TEST_APP.id}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${init.key ?? dev.apiKey}`, 'content-type': 'application/json' },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** A new custodial account of the test app (the node must run in key trust mode). */
+export async function newCustodialAccount(dev: DevNode): Promise<`0x${string}`> {
+  const r = await restCall(dev, '/accounts/custodial', { method: 'POST' });
+  if (r.status !== 201) throw new Error(`creating a custodial account answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body.address;
 }

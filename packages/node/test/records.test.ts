@@ -7,15 +7,12 @@
  * offline with only the SDK, the certified header and the validator set.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { bytesToHex, keccak256, utf8ToBytes } from '@polis/core';
 import { RECORD_BATCH_MAX, RECORDS_ABI, RECORDS_ADDRESS, recordSlots } from '@polis/execution';
 import { type RecordProof, recordSlots as sdkRecordSlots, verifyRecordProof } from '@polis/sdk';
 import { Contract, ContractFactory, type InterfaceAbi, JsonRpcProvider, type Log, Wallet, zeroPadValue } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevNode, startDevNode, TEST_APP } from './devNode.js';
+import { type DevNode, newCustodialAccount, restCall, startDevNode } from './devNode.js';
 import { compileFixture } from './fixtures/compile.js';
 
 const address = bytesToHex(RECORDS_ADDRESS);
@@ -28,13 +25,8 @@ let alice: Wallet;
 let bob: Wallet;
 let records: Contract;
 
-let tmp: string;
-
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'polis-records-test-'));
-  const masterKeyFile = join(tmp, 'master.key');
-  writeFileSync(masterKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  dev = await startDevNode({ heartbeatMs: 200, gateway: { masterKeyFile } });
+  dev = await startDevNode({ heartbeatMs: 200, keyTrust: true });
   provider = new JsonRpcProvider(dev.rpcUrl, dev.chainId, { staticNetwork: true, pollingInterval: 20, cacheTimeout: -1 });
   alice = new Wallet(dev.accounts[0]?.privateKey as string, provider);
   bob = new Wallet(dev.accounts[1]?.privateKey as string, provider);
@@ -43,20 +35,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dev?.close();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: REST answers are read field by field and checked by the assertions
-type Json = any;
-
-async function rest(path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${dev.baseUrl}/api/v1/apps/${TEST_APP.id}${path}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  return { status: res.status, body: await res.json() };
-}
+const rest = (path: string, init: { method?: string; body?: unknown } = {}) => restCall(dev, path, init);
 
 describe('records service', () => {
   it('default: a record gives back its block, time and submitter, and logs Recorded with the metadata', async () => {
@@ -140,9 +121,7 @@ describe('records service', () => {
   });
 
   it('default: REST records from a custodial account, reads by hash, lists by submitter and tag, and refuses bad calls', async () => {
-    const account = await rest('/accounts/custodial', { method: 'POST' });
-    expect(account.status).toBe(201);
-    const from = account.body.address as string;
+    const from = await newCustodialAccount(dev);
     const hash = h('rest record');
     const sent = await rest('/records', {
       method: 'POST',

@@ -7,10 +7,6 @@
  * holder has, a bounded page at a time). The app owner (dev account 0, the admin from genesis) is
  * not custodial, so it acts through ethers.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { bytesToHex, keccak256, utf8ToBytes } from '@polis/core';
 import { CERTIFICATES_ABI, CERTIFICATES_ADDRESS, IDENTITY_ABI, IDENTITY_ADDRESS, identityRoleId } from '@polis/execution';
 import {
@@ -26,7 +22,7 @@ import {
 import { decodeEventLog, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOLDINGS_ENTRIES_PER_YIELD, HOLDINGS_PAGE_DEFAULT, HOLDINGS_PAGE_MAX } from '../src/gateway/rest/services.js';
-import { type DevNode, startDevNode, TEST_APP } from './devNode.js';
+import { type DevNode, type Json, newCustodialAccount, restCall, startDevNode, TEST_APP } from './devNode.js';
 
 const KYC = identityRoleId('kyc');
 const ISSUER = identityRoleId('issuer');
@@ -40,7 +36,6 @@ const MOVING_TOKENS = 60;
 const MOVES = 8;
 
 let dev: DevNode;
-let tmp: string;
 let owner: Wallet;
 let identity: Contract;
 /** Custodial accounts of the test app; none is an admin. */
@@ -49,17 +44,7 @@ let bob: string;
 let carol: string;
 let issuer: string;
 
-// biome-ignore lint/suspicious/noExplicitAny: REST answers are read field by field and checked by the assertions
-type Json = any;
-
-async function rest(path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${dev.baseUrl}/api/v1/apps/${TEST_APP.id}${path}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${dev.apiKey}`, 'content-type': 'application/json' },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  return { status: res.status, body: await res.json() };
-}
+const rest = (path: string, init: { method?: string; body?: unknown } = {}) => restCall(dev, path, init);
 
 /** Calls a writing function of `service` from the custodial account `from` through REST. */
 function call(service: 'identity' | 'certificates' | 'records', from: string, functionName: string, args: unknown[]) {
@@ -103,24 +88,16 @@ function collectionIdOf(receipt: Json): string {
 }
 
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'polis-services-rest-test-'));
-  const masterKeyFile = join(tmp, 'master.key');
-  writeFileSync(masterKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  dev = await startDevNode({ heartbeatMs: 200, gateway: { masterKeyFile } });
+  dev = await startDevNode({ heartbeatMs: 200, keyTrust: true });
   const provider = new JsonRpcProvider(dev.rpcUrl, dev.chainId, { staticNetwork: true, pollingInterval: 20, cacheTimeout: -1 });
   owner = new Wallet(dev.accounts[0]?.privateKey as string, provider);
   identity = new Contract(bytesToHex(IDENTITY_ADDRESS), IDENTITY_ABI as InterfaceAbi, owner);
-  const custodial = async () => {
-    const r = await rest('/accounts/custodial', { method: 'POST' });
-    expect(r.status).toBe(201);
-    return r.body.address as string;
-  };
+  const custodial = () => newCustodialAccount(dev);
   [alice, bob, carol, issuer] = [await custodial(), await custodial(), await custodial(), await custodial()];
 });
 
 afterAll(async () => {
   await dev?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('identity over REST', () => {

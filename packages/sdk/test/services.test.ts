@@ -5,39 +5,24 @@
  * `ServiceCallError` with their reasons.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { bytesToHex, keccak256, utf8ToBytes } from '@polis/core';
 import { IDENTITY_ABI, IDENTITY_ADDRESS } from '@polis/execution';
 import { Contract, type InterfaceAbi, JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevNode, startDevNode, TEST_APP } from '../../node/test/devNode.js';
+import { type DevNode, newCustodialAccount, startDevNode, TEST_APP } from '../../node/test/devNode.js';
 import { createServicesClient, roleId, ServiceCallError, type ServicesClient } from '../src/index.js';
 
 type Hex = `0x${string}`;
 let dev: DevNode;
-let tmp: string;
 let sdk: ServicesClient;
 let issuer: Hex;
 let holder: Hex;
 
-async function custodial(): Promise<Hex> {
-  const res = await fetch(`${dev.baseUrl}/api/v1/apps/${TEST_APP.id}/accounts/custodial`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${dev.apiKey}` },
-  });
-  return ((await res.json()) as { address: Hex }).address;
-}
-
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'polis-sdk-services-'));
-  const masterKeyFile = join(tmp, 'master.key');
-  writeFileSync(masterKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  dev = await startDevNode({ heartbeatMs: 200, gateway: { masterKeyFile } });
+  dev = await startDevNode({ heartbeatMs: 200, keyTrust: true });
   sdk = createServicesClient({ baseUrl: dev.baseUrl, appId: TEST_APP.id, apiKey: dev.apiKey });
-  issuer = await custodial();
-  holder = await custodial();
+  issuer = await newCustodialAccount(dev);
+  holder = await newCustodialAccount(dev);
   // The app's owner (dev account 0, an identity admin from genesis) makes the first account an issuer.
   const provider = new JsonRpcProvider(dev.rpcUrl, dev.chainId, { staticNetwork: true, pollingInterval: 20, cacheTimeout: -1 });
   const owner = new Wallet(dev.accounts[0]?.privateKey as string, provider);
@@ -47,7 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dev?.close();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('services client', () => {
