@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { createValidatorSet } from '@polis/consensus';
 import { bytesToHex, hexToBytes } from '@polis/core';
 import { decodeCommit } from '@polis/node';
+import { createPolisClient } from '@polis/sdk';
 import { Contract, ContractFactory, JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFixture } from '../../packages/node/test/fixtures/compile.js';
@@ -278,6 +279,18 @@ describe('validator swap under load', () => {
     expect(head).toBeGreaterThan(signedByFifth);
     const latest = (await rpc(url(0), 'polis_getHeader', ['latest'])).result as Header;
     expect(latest.validatorsHash).toBe(nextHash);
+    // A verifying client that trusts only the app's genesis validators follows the swap: it checks
+    // every header's certificate, takes the new set from the update block, and verifies the head.
+    const verifying = createPolisClient({
+      url: ready.nodes[4]?.rpcBase as string,
+      appId: APP,
+      apiKey,
+      verify: true,
+      trust: { height: 0, validators: chosen.map((k) => ({ publicKey: k as `0x${string}`, power: 1 })) },
+    });
+    const verifiedHead = await verifying.getBlockNumber();
+    expect(Number(verifiedHead)).toBeGreaterThan(signedByFifth);
+    expect(await verifying.getBalance({ address: senders[0]?.address as `0x${string}` })).toBe(0n);
     // The run's numbers, for the closing note and the CI log.
     process.stdout.write(
       `${JSON.stringify({

@@ -67,19 +67,26 @@ export function verifyRecordProof(
   const keys = bundle.proof.storageProof.map((s) => bytesToHex(word(s.key)));
   if (keys.length !== 3 || keys.some((k, i) => k !== slots[i]))
     return { valid: false, reason: "the proof is not of this record's slots" };
-  const [head, metaHash, tag] = bundle.proof.storageProof.map((s) => word(s.value)) as [Uint8Array, Uint8Array, Uint8Array];
-  if (head.every((b) => b === 0)) return { valid: false, reason: 'the state holds no record of this hash' };
-  const view = new DataView(head.buffer, head.byteOffset, 32);
+  const record = decodeRecordWords(bundle.proof.storageProof.map((s) => BigInt(s.value)));
+  if (!record) return { valid: false, reason: 'the state holds no record of this hash' };
   return {
     valid: true,
-    record: {
-      hash: bundle.hash.toLowerCase() as Hex,
-      submitter: bytesToHex(head.subarray(0, 20)),
-      blockNumber: view.getUint16(20) * 2 ** 32 + view.getUint32(22),
-      timestampMs: view.getUint16(26) * 2 ** 32 + view.getUint32(28),
-      metaHash: bytesToHex(metaHash),
-      tag: bytesToHex(tag),
-      provenAt: Number(BigInt(bundle.header.height)),
-    },
+    record: { hash: bundle.hash.toLowerCase() as Hex, ...record, provenAt: Number(BigInt(bundle.header.height)) },
+  };
+}
+
+/** A record's fields from its three storage words; undefined when the first is zero (no record). */
+export function decodeRecordWords(
+  words: readonly bigint[],
+): { submitter: Hex; blockNumber: number; timestampMs: number; metaHash: Hex; tag: Hex } | undefined {
+  const [head, metaHash, tag] = words.map((w) => word(`0x${w.toString(16)}`));
+  if (!head || !metaHash || !tag || head.every((b) => b === 0)) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, 32);
+  return {
+    submitter: bytesToHex(head.subarray(0, 20)),
+    blockNumber: view.getUint16(20) * 2 ** 32 + view.getUint32(22),
+    timestampMs: view.getUint16(26) * 2 ** 32 + view.getUint32(28),
+    metaHash: bytesToHex(metaHash),
+    tag: bytesToHex(tag),
   };
 }

@@ -7,7 +7,7 @@ import { createCertificate, equalPowerSet, voteSignBytes } from '@polis/consensu
 import { bytesToHex, createEd25519Signer, hexToBytes, sha256, utf8ToBytes } from '@polis/core';
 import { encodeCommit } from '@polis/node';
 import { describe, expect, it } from 'vitest';
-import { type HeaderJson, headerHash, precommitSignBytes, verifyCommit } from '../src/index.js';
+import { type HeaderJson, headerHash, precommitSignBytes, validatorSetHash, verifyCommit } from '../src/index.js';
 
 const signers = [0, 1, 2, 3].map((i) => createEd25519Signer(sha256(utf8ToBytes(`sdk commit test ${i}`))));
 const set = equalPowerSet(signers.map((s) => s.publicKey));
@@ -65,6 +65,8 @@ describe('verifyCommit', () => {
     );
     expect(verifyCommit(header, commitOf(header, [0, 1, 2]), validators)).toEqual({ valid: true });
     expect(verifyCommit(header, commitOf(header, [0, 1, 2, 3], 3), validators)).toEqual({ valid: true });
+    // The SDK's validator-set hash is the one headers carry.
+    expect(validatorSetHash(validators)).toBe(bytesToHex(set.hash));
   });
 
   it('error: too little power, another block, another height, another set, a bad signature and garbage are each refused with a reason', () => {

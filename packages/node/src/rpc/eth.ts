@@ -93,11 +93,32 @@ function headerJson(header: BlockHeader) {
   };
 }
 
+/** Headers one `polis_getHeaders` answer holds at most. */
+export const HEADERS_PER_CALL_MAX = 256;
+
 /** Builds the `eth_*`, `net_*` and `web3_*` methods of one ledger. */
 export function createEthMethods(ctx: EthContext): RpcMethods {
   const { chain, state, mempool, params } = ctx;
 
   const head = () => chain.head();
+
+  /** A header with its hash, its commit and the validator update it carries (null when none). */
+  const certifiedHeader = (h: number) => {
+    const block = chain.block(h);
+    if (!block) return null;
+    const { header, validatorUpdate: u } = block;
+    return {
+      ...headerJson(header),
+      hash: data(blockHash(header)),
+      commit: data(chain.commit(h) ?? new Uint8Array(0)),
+      validatorUpdate: u
+        ? {
+            epoch: quantity(u.epoch),
+            validators: u.validators.map((v) => ({ publicKey: data(v.publicKey), power: quantity(v.power) })),
+          }
+        : null,
+    };
+  };
 
   /** Resolves a block tag or number to a height (throws -32602 for a malformed tag). */
   const heightOf = (tag: unknown, name = 'block'): number => {
@@ -497,22 +518,21 @@ export function createEthMethods(ctx: EthContext): RpcMethods {
      * `validatorUpdate` is the set the block brings in from the next height (its hash is the
      * header's `nextValidatorsHash`), or null: a client follows the validators block by block.
      */
-    polis_getHeader: (p) => {
-      const h = heightOf(p[0]);
-      const block = chain.block(h);
-      if (!block) return null;
-      const { header, validatorUpdate: u } = block;
-      return {
-        ...headerJson(header),
-        hash: data(blockHash(header)),
-        commit: data(chain.commit(h) ?? new Uint8Array(0)),
-        validatorUpdate: u
-          ? {
-              epoch: quantity(u.epoch),
-              validators: u.validators.map((v) => ({ publicKey: data(v.publicKey), power: quantity(v.power) })),
-            }
-          : null,
-      };
+    polis_getHeader: (p) => certifiedHeader(heightOf(p[0])),
+    /**
+     * `polis_getHeaders(fromBlock, count)`: up to HEADERS_PER_CALL_MAX consecutive headers as
+     * `polis_getHeader` gives them, from `fromBlock` up to the latest: how a verifying client
+     * walks the chain and its validator sets.
+     */
+    polis_getHeaders: (p) => {
+      const from = heightOf(p[0], 'fromBlock');
+      const count = p[1] === undefined ? HEADERS_PER_CALL_MAX : Number(parseQuantity(p[1], 'count'));
+      if (!Number.isSafeInteger(count) || count < 1 || count > HEADERS_PER_CALL_MAX) {
+        throw invalidParams(`count must be 1 to ${HEADERS_PER_CALL_MAX}`);
+      }
+      const out: unknown[] = [];
+      for (let h = from; h <= Math.min(head(), from + count - 1); h++) out.push(certifiedHeader(h));
+      return out;
     },
     polis_getReceiptProof: (p) => {
       const txHash = parseData(p[0], 'transactionHash', 32);
