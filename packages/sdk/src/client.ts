@@ -7,6 +7,7 @@ import type { Hex } from '@polis/core';
 import { type GetAccountParameters, type GetAccountReturnType, getAccount } from './actions/getAccount.js';
 import { type GetBalanceParameters, type GetBalanceReturnType, getBalance } from './actions/getBalance.js';
 import { type GetBlockNumberParameters, type GetBlockNumberReturnType, getBlockNumber } from './actions/getBlockNumber.js';
+import { type GetCertificateParameters, type GetCertificateReturnType, getCertificate } from './actions/getCertificate.js';
 import { type GetRecordParameters, type GetRecordReturnType, getRecord } from './actions/getRecord.js';
 import { type GetStorageAtParameters, type GetStorageAtReturnType, getStorageAt } from './actions/getStorageAt.js';
 import {
@@ -68,6 +69,7 @@ export type PolisClient = {
   getStorageAt(p: GetStorageAtParameters): Promise<GetStorageAtReturnType>;
   getTransactionReceipt(p: GetTransactionReceiptParameters): Promise<GetTransactionReceiptReturnType>;
   getRecord(p: GetRecordParameters): Promise<GetRecordReturnType>;
+  getCertificate(p: GetCertificateParameters): Promise<GetCertificateReturnType>;
   /** A raw JSON-RPC call (nothing checked). */
   request<T>(method: string, params?: unknown[]): Promise<T>;
   /** An account and some storage slots, proven against the state root of the block's header. */
@@ -134,6 +136,7 @@ export function createPolisClient(options: PolisClientOptions): PolisClient {
     getStorageAt: (p) => getStorageAt(ctx, p),
     getTransactionReceipt: (p) => getTransactionReceipt(ctx, p),
     getRecord: (p) => getRecord(ctx, p),
+    getCertificate: (p) => getCertificate(ctx, p),
     async getProvenAccount(address, slots = [], block = 'latest') {
       const proof = await request<PolisProofAnswer>('polis_getProof', [address, slots, block]);
       const header = await request<(HeaderJson & { hash: Hex }) | null>('polis_getHeader', [proof.blockNumber]);

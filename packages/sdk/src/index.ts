@@ -6,6 +6,7 @@
 export * from './actions/getAccount.js';
 export * from './actions/getBalance.js';
 export * from './actions/getBlockNumber.js';
+export * from './actions/getCertificate.js';
 export * from './actions/getRecord.js';
 export * from './actions/getStorageAt.js';
 export * from './actions/getTransactionReceipt.js';

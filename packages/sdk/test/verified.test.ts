@@ -8,12 +8,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bytesToHex, keccak256, utf8ToBytes } from '@polis/core';
-import { RECORDS_ABI, RECORDS_ADDRESS } from '@polis/execution';
+import { CERTIFICATES_ABI, CERTIFICATES_ADDRESS, RECORDS_ABI, RECORDS_ADDRESS, tokenSlot } from '@polis/execution';
 import { Contract, type InterfaceAbi, JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
 import {
   type CertifiedHeaderJson,
+  certificateSlots,
   createPolisClient,
   headerHash,
   type PolisClient,
@@ -43,6 +44,9 @@ beforeAll(async () => {
   transferHash = (await (await alice.sendTransaction({ to: BOB, value: 12345n })).wait())?.hash as Hex;
   const records = new Contract(bytesToHex(RECORDS_ADDRESS), RECORDS_ABI as InterfaceAbi, alice);
   await (await records.getFunction('recordWithTag')(RECORD, `0x${'77'.repeat(32)}`, '0x')).wait();
+  const certs = new Contract(bytesToHex(CERTIFICATES_ADDRESS), CERTIFICATES_ABI as InterfaceAbi, alice);
+  await (await certs.getFunction('createCollection')('Deeds', 'DEED', 0, true)).wait();
+  await (await certs.getFunction('mint')(1n, BOB, 42n, 1n, 'ipfs://deed-42', `0x${'d1'.repeat(32)}`)).wait();
 
   proxy = createServer((req, res) => {
     let body = '';
@@ -100,7 +104,7 @@ describe('verified reads', () => {
       BigInt(await rpcCall<string>(dev.rpcUrl, 'eth_getBalance', [BOB, 'latest'])),
     );
     const account = await c.getAccount({ address: dev.accounts[0]?.address as Hex });
-    expect(account).toMatchObject({ verified: true, nonce: 2n });
+    expect(account).toMatchObject({ verified: true, nonce: 4n });
     const receipt = await c.getTransactionReceipt({ hash: transferHash });
     expect(receipt?.transactionHash).toBe(transferHash);
     const record = await c.getRecord({ hash: RECORD });
@@ -110,6 +114,14 @@ describe('verified reads', () => {
       tag: `0x${'77'.repeat(32)}`,
     });
     expect(await c.getRecord({ hash: bytesToHex(keccak256(utf8ToBytes('never'))) as Hex })).toBeNull();
+    expect(await c.getCertificate({ collectionId: 1, tokenId: 42 })).toEqual({
+      owner: BOB,
+      frozen: false,
+      contentHash: `0x${'d1'.repeat(32)}`,
+      verified: true,
+    });
+    expect(await c.getCertificate({ collectionId: 1, tokenId: 43 })).toBeNull();
+    expect(certificateSlots(1n, 42n)[0]).toBe(bytesToHex(tokenSlot(1n, 42n)));
     // Without verify the same actions answer, unchecked.
     const plain = createPolisClient({ url: proxyUrl });
     expect((await plain.getAccount({ address: BOB })).verified).toBe(false);
@@ -182,6 +194,17 @@ describe('verified reads', () => {
         },
         (c) => c.getRecord({ hash: RECORD }),
         'bad-record-proof',
+      ],
+      [
+        'a forged certificate holder',
+        (m, p, r) => {
+          if (m !== 'polis_getProof' || String(p[0]).toLowerCase() !== bytesToHex(CERTIFICATES_ADDRESS)) return r;
+          const proof = r as { storageProof: Array<{ value: string }> };
+          if (proof.storageProof[0]) proof.storageProof[0].value = `0x${'99'.repeat(20)}01`;
+          return proof;
+        },
+        (c) => c.getCertificate({ collectionId: 1, tokenId: 42 }),
+        'bad-certificate-proof',
       ],
     ];
     const seen = new Set<string>();

@@ -24,7 +24,9 @@ export type VerificationReason =
   /** A receipt proof does not hold against the verified header's receipts root. */
   | 'bad-receipt-proof'
   /** A record proof does not hold: not the record's slots, or no record under them. */
-  | 'bad-record-proof';
+  | 'bad-record-proof'
+  /** A certificate proof does not hold against the verified state root. */
+  | 'bad-certificate-proof';
 
 /** The payload of a `VerificationError`. */
 export type VerificationErrorType = { code: 'SDK_VERIFICATION_FAILED'; reason: VerificationReason };
