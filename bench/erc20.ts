@@ -8,19 +8,15 @@
  * eth_getBlockReceipts) to time each transfer from its submission to the first moment its receipt
  * can be read. It prints one JSON line. See bench/README.md.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hexToBytes, keccak256 as keccak256Bytes, privateKeyToAddress, toChecksumAddress, utf8ToBytes } from '@polis/core';
 import { getAddress, Interface, keccak256 } from 'ethers';
-import solc from 'solc';
 import { round, startDev, stopDev } from './devnet.js';
-import { keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
+import { compileToken, keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
 
-const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const TOKEN_SOURCE = join(ROOT, 'packages/node/test/fixtures/TestToken.sol');
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -48,27 +44,6 @@ const RATE = args.rate === '0' ? 0 : positive(args.rate, '--rate');
 const NODES = positive(args.nodes, '--nodes');
 
 const signTx = (key: Uint8Array, fields: Parameters<typeof signChainTx>[2]) => signChainTx(CHAIN_ID, key, fields);
-
-function compileToken(): { abi: unknown[]; bytecode: string } {
-  const input = {
-    language: 'Solidity',
-    sources: { 'TestToken.sol': { content: readFileSync(TOKEN_SOURCE, 'utf8') } },
-    settings: {
-      optimizer: { enabled: true, runs: 200 },
-      evmVersion: 'cancun',
-      outputSelection: { '*': { TestToken: ['abi', 'evm.bytecode.object'] } },
-    },
-  };
-  const out = JSON.parse(solc.compile(JSON.stringify(input))) as {
-    errors?: { severity: string; formattedMessage: string }[];
-    contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string } } }>>;
-  };
-  const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
-  const c = out.contracts['TestToken.sol']?.TestToken;
-  if (!c) throw new Error('solc produced no TestToken');
-  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
-}
 
 /** Starts `polis dev --nodes 1` and resolves with its ready line. */
 async function main(): Promise<void> {

@@ -3,9 +3,13 @@
  * JSON-RPC over HTTP, and the timed run (submit pre-signed transactions in batches, watch blocks
  * until each has a receipt, time each from its submission to its receipt).
  */
+import { readFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hexToBytes, secp256k1Sign } from '@polis/core';
 import { Signature, Transaction } from 'ethers';
+import solc from 'solc';
 import { percentile, round } from './devnet.js';
 
 type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
@@ -230,4 +234,31 @@ export function machine() {
     os: `${platform()} ${release()} ${arch()}`,
     loadavg: loadavg().map((l) => round(l, 2)),
   };
+}
+
+const TOKEN_SOURCE = join(
+  resolve(fileURLToPath(new URL('.', import.meta.url)), '../..'),
+  'packages/node/test/fixtures/TestToken.sol',
+);
+
+/** The test ERC-20 (`packages/node/test/fixtures/TestToken.sol`), compiled with solc. */
+export function compileToken(): { abi: unknown[]; bytecode: string } {
+  const input = {
+    language: 'Solidity',
+    sources: { 'TestToken.sol': { content: readFileSync(TOKEN_SOURCE, 'utf8') } },
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      evmVersion: 'cancun',
+      outputSelection: { '*': { TestToken: ['abi', 'evm.bytecode.object'] } },
+    },
+  };
+  const out = JSON.parse(solc.compile(JSON.stringify(input))) as {
+    errors?: { severity: string; formattedMessage: string }[];
+    contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string } } }>>;
+  };
+  const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
+  if (errors.length > 0) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
+  const c = out.contracts['TestToken.sol']?.TestToken;
+  if (!c) throw new Error('solc produced no TestToken');
+  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
 }
