@@ -16,6 +16,7 @@ export * from './errors.js';
 export * from './header.js';
 export * from './proofs.js';
 export * from './records.js';
+export * from './sealed.js';
 export * from './services.js';
 export * from './verify/chain.js';
 export * from './verify/errors.js';
