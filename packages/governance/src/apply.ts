@@ -115,6 +115,7 @@ export function applyGovTx(state: GovState, tx: GovTx | Uint8Array, ctx: ApplyCo
 function runBody(state: GovState, signer: Signer, body: GovBody, ctx: ApplyContext): Outcome {
   // verifyGovTxSignature pairs nodeApply with Ed25519 and everything else with secp256k1.
   if (body.type === 'nodeApply') return nodeApply(state, body, ctx);
+  if (body.type === 'anchorAudit') return anchorAudit(state, body, ctx);
   const account = signer.id as Address;
   switch (body.type) {
     case 'propose':
@@ -356,4 +357,31 @@ function nodeApply(state: GovState, body: Body<'nodeApply'>, ctx: ApplyContext):
     since: ctx.height,
   };
   return ok({ ...state, nodes: setIn(state.nodes, key, node) }, { type: 'node-applied', publicKey: key });
+}
+
+// An active node records the head of its gateway's audit log (ADR 0008). The seq only moves
+// forward: the log is append-only, so an anchor behind the last one means a replaced log.
+function anchorAudit(state: GovState, body: Body<'anchorAudit'>, ctx: ApplyContext): Outcome {
+  const node = state.nodes.get(body.node);
+  if (!node) {
+    return fail(ReceiptErrorCode.UNKNOWN_NODE, `no node has the public key ${body.node}: the node must apply first (nodeApply)`);
+  }
+  if (node.status !== 'active') {
+    return fail(
+      ReceiptErrorCode.NODE_NOT_ACTIVE,
+      `node ${body.node} (${node.name}) is ${node.status}: only an active node anchors its audit log`,
+    );
+  }
+  const last = state.auditAnchors.get(body.node);
+  if (last && body.seq <= last.seq) {
+    return fail(
+      ReceiptErrorCode.STALE_ANCHOR,
+      `node ${body.node} already anchored its audit log at seq ${last.seq}; an anchor must name a later entry (got ${body.seq})`,
+    );
+  }
+  const anchor = { node: body.node, seq: body.seq, hash: body.hash, height: ctx.height, time: ctx.time };
+  return ok(
+    { ...state, auditAnchors: setIn(state.auditAnchors, body.node, anchor) },
+    { type: 'audit-anchored', node: body.node, seq: body.seq },
+  );
 }

@@ -51,6 +51,7 @@ import {
   type ApiKeyRecord,
   type AppRecord,
   type Approval,
+  type AuditAnchor,
   type GovBody,
   KEY_MODES,
   type KeyLimits,
@@ -579,6 +580,18 @@ export const proposalCodec: FieldCodec<Proposal> = struct<Proposal>(
   },
 );
 
+/** A 32-byte hash (an audit-log digest). */
+export const hash32Codec = hexBytes<`0x${string}`>(32, true);
+
+/** An audit anchor, as stored (ADR 0008). */
+export const auditAnchorCodec: FieldCodec<AuditAnchor> = struct<AuditAnchor>({
+  node: nodeKeyCodec,
+  seq: uint(1),
+  hash: hash32Codec,
+  height: heightCodec,
+  time: heightCodec,
+});
+
 /** The body of a governance transaction. */
 export const bodyCodec: FieldCodec<GovBody> = union<GovBody>({
   propose: { tag: 1, fields: { action: actionCodec, expiresAt: heightCodec } },
@@ -618,4 +631,5 @@ export const bodyCodec: FieldCodec<GovBody> = union<GovBody>({
       region: text({ maxBytes: REGION_BYTES_MAX, allowEmpty: true }),
     },
   },
+  anchorAudit: { tag: 9, fields: { node: nodeKeyCodec, seq: uint(1), hash: hash32Codec } },
 });

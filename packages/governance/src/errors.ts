@@ -83,6 +83,8 @@ export enum ReceiptErrorCode {
   KEY_REVOKED = 'KEY_REVOKED',
   /** A registry or list is at its limit. */
   LIMIT_REACHED = 'LIMIT_REACHED',
+  /** An audit anchor does not move forward: its seq is not above the node's last anchored seq. */
+  STALE_ANCHOR = 'STALE_ANCHOR',
 }
 
 /** A refusal: a code and a message that says what is wrong and what to do. */

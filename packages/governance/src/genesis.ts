@@ -104,6 +104,7 @@ function build(options: GenesisOptions): GovState {
     proposals: new Map(),
     nextProposalId: 1,
     nonces: new Map(),
+    auditAnchors: new Map(),
   };
 
   const apps = options.apps ?? [];

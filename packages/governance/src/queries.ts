@@ -8,6 +8,7 @@ import type {
   ApiKeyRecord,
   AppRecord,
   AppStatus,
+  AuditAnchor,
   EffectiveProposalStatus,
   GovState,
   Limits,
@@ -143,4 +144,9 @@ export function openProposalCount(state: GovState, time: number): number {
   let n = 0;
   for (const p of state.proposals.values()) if (proposalStatusAt(p, time) === 'open') n++;
   return n;
+}
+
+/** The latest audit-log digest `node` anchored (ADR 0008), if it anchored one. */
+export function getAuditAnchor(state: GovState, node: string): AuditAnchor | undefined {
+  return state.auditAnchors.get(node.toLowerCase() as NodeKey);
 }

@@ -25,6 +25,7 @@ import {
   apiKeyRecordCodec,
   appIdCodec,
   appRecordCodec,
+  auditAnchorCodec,
   bool,
   chainIdCodec,
   decodeWith,
@@ -57,6 +58,7 @@ import type {
   Alliance,
   ApiKeyRecord,
   AppRecord,
+  AuditAnchor,
   GovState,
   Limits,
   NodeKey,
@@ -79,6 +81,7 @@ export const StateKeyPrefix = {
   REGULATOR: 0x15,
   PROPOSAL: 0x16,
   NONCE: 0x17,
+  AUDIT_ANCHOR: 0x18,
 } as const;
 
 /** One entry of the encoded state. */
@@ -151,6 +154,9 @@ export function encodeState(state: GovState): StatePair[] {
       for (const [signer, nonce] of state.nonces) {
         put(prefixed(StateKeyPrefix.NONCE, hexToBytes(signer)), nonceCodec, nonce, `nonce ${signer}`);
       }
+      for (const [node, anchor] of state.auditAnchors) {
+        put(prefixed(StateKeyPrefix.AUDIT_ANCHOR, hexToBytes(node)), auditAnchorCodec, anchor, `audit anchor ${node}`);
+      }
       return pairs.sort((a, b) => compareBytes(a[0], b[0]));
     },
     (d, cause) => invalidState(d.field, d.reason, cause),
@@ -188,6 +194,7 @@ export function decodeState(pairs: readonly StatePair[]): GovState {
   const regulators = new Map<Address, RegulatorGrant>();
   const proposals = new Map<number, Proposal>();
   const nonces = new Map<`0x${string}`, number>();
+  const auditAnchors = new Map<NodeKey, AuditAnchor>();
   let previous: Uint8Array | undefined;
 
   pairs.forEach((pair, i) => {
@@ -273,6 +280,12 @@ export function decodeState(pairs: readonly StatePair[]): GovState {
           nonces.set(bytesToHex(id), decodeValue(nonceCodec, value, field));
           break;
         }
+        case StateKeyPrefix.AUDIT_ANCHOR: {
+          const anchor = decodeValue(auditAnchorCodec, value, field);
+          if (bytesToHex(id) !== anchor.node) throw invalidState(field, `holds the anchor of ${anchor.node} under another key`);
+          auditAnchors.set(anchor.node, anchor);
+          break;
+        }
         default:
           throw invalidState(field, `has the unknown prefix ${key[0]}`);
       }
@@ -301,6 +314,7 @@ export function decodeState(pairs: readonly StatePair[]): GovState {
     proposals,
     nextProposalId: meta.nextProposalId,
     nonces,
+    auditAnchors,
   };
   checkConsistency(state);
   return state;
@@ -348,6 +362,9 @@ export function checkConsistency(state: GovState): void {
     for (const appId of grant.apps) {
       if (!state.apps.has(appId)) throw invalidState(`regulator ${grant.address}`, `is granted the unknown app ${appId}`);
     }
+  }
+  for (const node of state.auditAnchors.keys()) {
+    if (!state.nodes.has(node)) throw invalidState(`audit anchor ${node}`, 'belongs to an unknown node');
   }
   for (const id of state.proposals.keys()) {
     if (id >= state.nextProposalId)

@@ -101,27 +101,37 @@ export function signGovTxSecp256k1(tx: UnsignedGovTx, privateKey: Uint8Array): G
   return { ...canonical, signerKind: 'secp256k1', signature: concatBytes(sig.bytes, Uint8Array.of(sig.recovery)) };
 }
 
-/** Signs a `nodeApply` with the node's Ed25519 seed; the body's `publicKey` must be the seed's. */
+/**
+ * Signs a node's body (`nodeApply`, `anchorAudit`) with the node's Ed25519 seed; the node the body
+ * names must be the seed's.
+ */
 export function signGovTxEd25519(tx: UnsignedGovTx, seed: Uint8Array): GovTx {
   const canonical = canonicalUnsigned(tx, 'ed25519');
   checkKindFitsBody(canonical, 'ed25519');
   const signer = createEd25519Signer(seed);
-  const body = canonical.body as Extract<UnsignedGovTx['body'], { type: 'nodeApply' }>;
-  if (body.publicKey !== bytesToHex(signer.publicKey)) {
-    throw badSignature(`the seed's public key is not the body's publicKey ${body.publicKey}`);
+  const named = nodeOfBody(canonical.body);
+  if (named !== bytesToHex(signer.publicKey)) {
+    throw badSignature(`the seed's public key is not the node the body names (${named})`);
   }
   return { ...canonical, signerKind: 'ed25519', signature: signer.sign(govTxSigningHash(canonical, 'ed25519')) };
 }
 
+/** The node a node-signed body names: the key its Ed25519 signature must verify against. */
+function nodeOfBody(body: UnsignedGovTx['body']): string | undefined {
+  if (body.type === 'nodeApply') return body.publicKey;
+  if (body.type === 'anchorAudit') return body.node;
+  return undefined;
+}
+
 function checkKindFitsBody(tx: UnsignedGovTx, kind: SignerKind): void {
-  const nodeApply = tx.body.type === 'nodeApply';
-  if (nodeApply !== (kind === 'ed25519')) {
+  const byNode = nodeOfBody(tx.body) !== undefined;
+  if (byNode !== (kind === 'ed25519')) {
     throw new GovernanceTxError(
       { code: GovernanceTxErrorCode.WRONG_SIGNER_KIND, body: tx.body.type, signerKind: kind },
-      nodeApply
-        ? 'a nodeApply must be signed with the Ed25519 key of the node it names'
+      byNode
+        ? `a ${tx.body.type} must be signed with the Ed25519 key of the node it names`
         : `a ${tx.body.type} must be signed with an account's secp256k1 key, not Ed25519`,
-      { hint: nodeApply ? 'Sign it with signGovTxEd25519 and the node key' : 'Sign it with signGovTxSecp256k1' },
+      { hint: byNode ? 'Sign it with signGovTxEd25519 and the node key' : 'Sign it with signGovTxSecp256k1' },
     );
   }
 }
@@ -189,11 +199,11 @@ export function verifyGovTxSignature(tx: GovTx): Signer {
     throw malformed({ field: 'tx.signature', reason: `should be ${SIGNATURE_LENGTH[kind]} bytes for ${kind}` });
   }
   if (kind === 'ed25519') {
-    const body = tx.body as Extract<GovTx['body'], { type: 'nodeApply' }>;
-    if (!ed25519Verify(hexToBytes(body.publicKey), hash, sig)) {
-      throw badSignature(`the Ed25519 signature does not verify against ${body.publicKey}`);
+    const node = nodeOfBody(tx.body) as string;
+    if (!ed25519Verify(hexToBytes(node), hash, sig)) {
+      throw badSignature(`the Ed25519 signature does not verify against ${node}`);
     }
-    return { kind, id: body.publicKey.toLowerCase() as Signer['id'] };
+    return { kind, id: node.toLowerCase() as Signer['id'] };
   }
   const v = sig[64] as number;
   if (v > 1) throw badSignature(`the recovery id (last byte) is ${v}; it should be 0 or 1`);

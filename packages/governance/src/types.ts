@@ -176,7 +176,9 @@ export type GovBody =
   /** The owner revokes an API key; `at` becomes its `revokedAt`. */
   | { type: 'revokeApiKey'; appId: string; keyId: string; at: number }
   /** A node applies to join, signed with its own Ed25519 key. */
-  | { type: 'nodeApply'; publicKey: NodeKey; name: string; addrs: readonly string[]; operator: Address; region: string };
+  | { type: 'nodeApply'; publicKey: NodeKey; name: string; addrs: readonly string[]; operator: Address; region: string }
+  /** An active node anchors the head of its gateway's audit log (ADR 0008), signed with its own Ed25519 key. */
+  | { type: 'anchorAudit'; node: NodeKey; seq: number; hash: Hex };
 
 export type GovBodyType = GovBody['type'];
 
@@ -226,6 +228,19 @@ export type Proposal = {
   readonly closedAt?: number;
 };
 
+/**
+ * The latest digest of a node's audit log on the system ledger: entry `seq` of the node's
+ * hash-chained log has the hash `hash` (ADR 0008). Anchored at `height` and block time `time`.
+ */
+export type AuditAnchor = {
+  readonly node: NodeKey;
+  readonly seq: number;
+  /** 32 bytes, lower-case `0x` hex. */
+  readonly hash: Hex;
+  readonly height: number;
+  readonly time: number;
+};
+
 /** The whole state of the system ledger. Never mutated: a transition returns a new one. */
 export type GovState = {
   readonly chainId: number;
@@ -244,6 +259,8 @@ export type GovState = {
   readonly nextProposalId: number;
   /** Signer id (address or node key) -> its next nonce. Absent means 0. */
   readonly nonces: ReadonlyMap<Hex, number>;
+  /** Node key -> the latest audit-log digest the node anchored (ADR 0008). */
+  readonly auditAnchors: ReadonlyMap<NodeKey, AuditAnchor>;
 };
 
 /** What a node must do after a transaction; listed in the order they happened. */
@@ -267,7 +284,8 @@ export type GovEvent =
   | { type: 'keys-changed'; appId: string }
   | { type: 'plans-changed'; name: string }
   | { type: 'admins-changed'; admins: readonly Address[]; threshold: number }
-  | { type: 'regulator-changed'; address: Address; apps: RegulatorApps | null };
+  | { type: 'regulator-changed'; address: Address; apps: RegulatorApps | null }
+  | { type: 'audit-anchored'; node: NodeKey; seq: number };
 
 /** The outcome of an included transaction. A failed one changed nothing but the signer's nonce. */
 export type GovReceipt = {

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, indexOfValidator } from '@polis/consensus';
 import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
 import { BlockExecutor, IDENTITY_ADDRESS, senderPolicyRefusal } from '@polis/execution';
-import { activeNodes, type GovState, getApp } from '@polis/governance';
+import { activeNodes, encodeGovTx, type GovState, getApp, getAuditAnchor, nonceOf, signGovTxEd25519 } from '@polis/governance';
 import {
   ChainStore,
   createLedgerCommon,
@@ -337,7 +337,31 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       dataDir,
       logger,
       version: NODE_VERSION,
-      ...(system ? { system: system.methods, wrapAccess: (file) => new SystemAccessSource(file, system.app) } : {}),
+      ...(system
+        ? {
+            system: system.methods,
+            systemApp: system.app,
+            wrapAccess: (file) => new SystemAccessSource(file, system.app),
+            // The audit log's head is anchored on the system ledger, signed with the node key (ADR 0008).
+            audit: {
+              anchor: {
+                latest: () => getAuditAnchor(system.app.state, bytesToHex(signer.publicKey)),
+                submit: async (seq: number, hash: string) => {
+                  const node = bytesToHex(signer.publicKey);
+                  const tx = signGovTxEd25519(
+                    {
+                      chainId: system.app.chainId,
+                      nonce: nonceOf(system.app.state, node),
+                      body: { type: 'anchorAudit', node, seq, hash: hash as `0x${string}` },
+                    },
+                    secret,
+                  );
+                  await (system.methods.gov_sendTransaction as (p: unknown[]) => unknown)([bytesToHex(encodeGovTx(tx))]);
+                },
+              },
+            },
+          }
+        : {}),
     });
     // The gateway closes first, so no request reaches a closed ledger.
     closers.push(() => gateway.close());

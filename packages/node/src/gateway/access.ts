@@ -285,16 +285,22 @@ export function isDenial(x: Principal | Denial): x is Denial {
 }
 
 /** JSON-RPC methods that change state; every other method reads. */
-const WRITE_METHODS = new Set(['eth_sendRawTransaction', 'eth_sendTransaction']);
+export const WRITE_METHODS: ReadonlySet<string> = new Set(['eth_sendRawTransaction', 'eth_sendTransaction']);
 
 /** The scope a JSON-RPC method needs. */
 export function scopeOfMethod(method: string): 'read' | 'write' {
   return WRITE_METHODS.has(method) ? 'write' : 'read';
 }
 
-/** Whether a key's scopes grant `needed`. `admin` grants read and write; `regulator` grants read. */
+/**
+ * Whether a key's scopes grant `needed`. `admin` grants read, write and what `regulator` reads
+ * (exports); `regulator` grants read, and a key with `regulator` never writes, whatever else it
+ * holds (ADR 0008).
+ */
 export function hasScope(key: KeyRecord, needed: Scope): boolean {
+  if (key.scopes.includes('regulator') && needed !== 'read' && needed !== 'regulator') return false;
   if (key.scopes.includes(needed)) return true;
+  if (key.scopes.includes('admin') && needed === 'regulator') return true;
   if (key.scopes.includes('admin') && (needed === 'read' || needed === 'write')) return true;
   if (key.scopes.includes('regulator') && needed === 'read') return true;
   return false;

@@ -20,6 +20,7 @@ import {
   methodDenied,
   type Principal,
 } from './access.js';
+import type { AuditedSystem, AuditLog } from './audit.js';
 import type { LedgerFeed } from './feed.js';
 import type { MethodResolver, RpcMethods } from './jsonrpc.js';
 import type { Cost, RateLimiter, Throttle } from './limits.js';
@@ -72,6 +73,10 @@ export type GatewayContext = {
   config: GatewayConfig;
   /** Where the gateway keeps its own files (webhook deliveries, custodial keys). */
   dataDir: string;
+  /** The audit log (ADR 0008): regulators' requests, admin actions, governance. */
+  audit?: AuditLog;
+  /** The system ledger, when this node hosts one (governance exports and audit). */
+  system?: AuditedSystem;
   authorize(appId: string, presented: string | undefined, caller: Caller, cost: Cost): Authorized | Refused;
   /** The methods `principal` may call on `ledger`; `onThrottle` hears of a transaction over its limit. */
   methodsFor(

@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Closers } from '../closers.js';
 import type { GatewayConfig } from '../config.js';
-import { type AccessSource, FileAccessSource } from './access.js';
+import { type AccessSource, authenticate, FileAccessSource, isDenial } from './access.js';
+import { type AuditAnchorSink, type AuditedSystem, AuditLog, isRegulatorKey } from './audit.js';
 import { createContext, type GatewayContext, type GatewayLedger } from './context.js';
 import { Custody } from './custody.js';
 import { createHttpServer, registerSystemRoute } from './http.js';
@@ -18,8 +19,9 @@ import type { RpcMethods } from './jsonrpc.js';
 import { RateLimiter } from './limits.js';
 import { Meter, type Usage } from './metering.js';
 import { appRoutes, usageRoute } from './rest/app.js';
+import { auditRoutes } from './rest/audit.js';
 import { chainRoutes } from './rest/chain.js';
-import { type AnyRoute, openApiDocument, registerRoutes } from './rest/route.js';
+import { type AnyRoute, openApiDocument, registerRoutes, restKey, sendError } from './rest/route.js';
 import { serviceRoutes } from './rest/services.js';
 import { submitSupport } from './rest/submit.js';
 import { Webhooks } from './webhooks.js';
@@ -42,6 +44,10 @@ export type GatewayOptions = {
   wrapAccess?: (file: AccessSource) => AccessSource;
   /** The system ledger's `gov_*` methods, served at `POST /v1/system`. */
   system?: RpcMethods;
+  /** The system ledger itself, when this node hosts one: its governance actions are audited and exported. */
+  systemApp?: AuditedSystem;
+  /** The audit log's anchoring (ADR 0008): where the head goes, and how often. */
+  audit?: { anchor?: AuditAnchorSink; anchorEvery?: number; anchorIntervalMs?: number };
 };
 
 /** A running gateway. */
@@ -49,6 +55,7 @@ export type Gateway = {
   app: FastifyInstance;
   ctx: GatewayContext;
   meter: Meter;
+  audit: AuditLog;
   /** Starts listening; returns the base URL. */
   listen(host: string, port: number): Promise<string>;
   /**
@@ -79,6 +86,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const access = options.wrapAccess ? options.wrapAccess(fileAccess) : fileAccess;
     closers.push(() => access.close());
     const meter = new Meter();
+    const gatewayDir = join(options.dataDir, 'gateway');
+    // The audit log outlives the server: requests still being answered may record entries.
+    const audit = AuditLog.open({
+      dir: join(gatewayDir, 'audit'),
+      logger,
+      ...(options.audit?.anchor ? { anchor: options.audit.anchor } : {}),
+      ...(options.audit?.anchorEvery !== undefined ? { anchorEvery: options.audit.anchorEvery } : {}),
+      ...(options.audit?.anchorIntervalMs !== undefined ? { anchorIntervalMs: options.audit.anchorIntervalMs } : {}),
+    });
+    closers.push(() => audit.close());
+    if (options.systemApp) audit.followSystem(options.systemApp);
     const ctx = createContext({
       ledgers: options.ledgers,
       access,
@@ -86,7 +104,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       meter,
       logger: logger.child({ module: 'gateway' }),
       config,
-      dataDir: join(options.dataDir, 'gateway'),
+      dataDir: gatewayDir,
+      audit,
+      ...(options.systemApp ? { system: options.systemApp } : {}),
     });
     // Gas and storage are metered when a transaction commits.
     const meterLedger = (l: GatewayLedger) =>
@@ -100,6 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const app = createHttpServer(ctx, options.configDir);
     if (options.system) registerSystemRoute(app, ctx, options.system);
     closers.push(() => app.close());
+    registerAuditHooks(app, ctx, audit);
     // Open sockets are closed before the server, or its close would wait for them.
     closers.push(await registerWebSocket(app, ctx));
     // Requests waiting for their transaction's block are answered "pending" before the server
@@ -117,6 +138,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...custody.routes,
       ...serviceRoutes(custody),
       ...webhooks.routes,
+      ...auditRoutes(audit, () => options.audit?.anchor?.latest()),
       usageRoute((appId) => {
         const keys = [...access.current().keys.values()].filter((k) => k.appId === appId).map((k) => k.id);
         const u = meter.usage(appId, keys);
@@ -146,6 +168,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       app,
       ctx,
       meter,
+      audit,
       async listen(host, port) {
         await app.listen({ host, port });
         const address = app.server.address();
@@ -175,4 +198,68 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await close();
     throw err;
   }
+}
+
+/**
+ * The REST side of the audit log (ADR 0008). Before a route runs, a regulator key's request is
+ * recorded, and refused (403) when it would write. After an admin key's write (webhooks, custodial
+ * accounts, key-trust sends ...) is answered, it is recorded with its status.
+ */
+function registerAuditHooks(app: FastifyInstance, ctx: GatewayContext, audit: AuditLog): void {
+  const appRoute = (req: { routeOptions: { url?: string | undefined } }) => {
+    const url = req.routeOptions.url;
+    return url?.startsWith('/api/v1/apps/:id') ? url.replace(/:(\w+)/g, '{$1}') : undefined;
+  };
+  app.addHook('preHandler', async (req, reply) => {
+    const route = appRoute(req);
+    if (!route) return;
+    const { id: appId = '', ...params } = (req.params ?? {}) as Record<string, string>;
+    const p = authenticate(ctx.access.current(), appId, restKey(req), { ip: req.ip, origin: req.headers.origin });
+    if (isDenial(p) || !isRegulatorKey(p.key)) return;
+    const write = req.method !== 'GET' && req.method !== 'HEAD';
+    try {
+      await audit.record({
+        actor: p.key.id,
+        scope: 'regulator',
+        app: appId,
+        action: `${req.method} ${route}`,
+        detail: { params, query: req.query ?? {}, outcome: write ? 'refused' : 'requested' },
+      });
+    } catch (err) {
+      return sendError(
+        reply,
+        503,
+        'AUDIT_UNAVAILABLE',
+        `the request could not be recorded in the audit log: ${(err as Error).message}`,
+      );
+    }
+    if (write) {
+      return sendError(
+        reply,
+        403,
+        'FORBIDDEN',
+        `the API key ${p.key.id} is a regulator key: it may read and export and never write, so ${req.method} ${route} is refused`,
+      );
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return;
+    const route = appRoute(req);
+    const auth = (req as { polisAuth?: { principal: { key: { id: string; appId: string; scopes: string[] } } } }).polisAuth;
+    if (!route || !auth) return;
+    const key = auth.principal.key;
+    if (!key.scopes.includes('admin') || isRegulatorKey(key)) return;
+    const { id: _id, ...params } = (req.params ?? {}) as Record<string, string>;
+    try {
+      await audit.record({
+        actor: key.id,
+        scope: 'admin',
+        app: key.appId,
+        action: `${req.method} ${route}`,
+        detail: { params, status: reply.statusCode },
+      });
+    } catch (err) {
+      ctx.logger.error({ err, route, key: key.id }, 'an admin action could not be recorded in the audit log');
+    }
+  });
 }

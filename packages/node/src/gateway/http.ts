@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RpcCode } from '../rpc/errors.js';
+import { WRITE_METHODS } from './access.js';
+import { auditRpc } from './audit.js';
 import type { GatewayContext } from './context.js';
 import { retryAfterSeconds } from './context.js';
 import { dispatch, errorResponse, type RpcMethods, requestCount, tooDeep } from './jsonrpc.js';
@@ -156,6 +158,13 @@ export function createHttpServer(ctx: GatewayContext, configDir: string): Fastif
     (req as { polisAuth?: unknown }).polisAuth = auth;
     ctx.meter.request(appId, auth.principal.key.id, body.ok ? requestCount(body.value) : 1, body.bytes, 'http');
     if (!body.ok) return reply.send(errorResponse(null, RpcCode.PARSE_ERROR, body.message));
+    // A regulator's request is recorded before it is served; one holding a write is refused whole.
+    const audited = await auditRpc(ctx.audit, auth.principal.key, appId, body.value, 'http', WRITE_METHODS);
+    if (!audited.ok) {
+      return reply
+        .code(audited.status)
+        .send(errorResponse(null, audited.status === 403 ? RpcCode.FORBIDDEN : RpcCode.INTERNAL_ERROR, audited.message));
+    }
     let throttle: Throttle | undefined;
     const ledger = ctx.ledgers.get(appId);
     if (!ledger)

@@ -20,7 +20,8 @@ import type { WebSocket } from 'ws';
 import { invalidParams, RpcCode, RpcError } from '../rpc/errors.js';
 import { formatBlock, formatLog } from '../rpc/format.js';
 import { data, parseAddress, parseData } from '../rpc/hex.js';
-import { authenticate, hasScope, isDenial, methodDenied } from './access.js';
+import { authenticate, hasScope, isDenial, methodDenied, WRITE_METHODS } from './access.js';
+import { auditRpc } from './audit.js';
 import type { Authorized, Caller, GatewayContext, GatewayLedger } from './context.js';
 import { retryAfterSeconds } from './context.js';
 import type { CommittedEvent } from './feed.js';
@@ -384,6 +385,13 @@ class Session {
           errorResponse(null, RpcCode.PARSE_ERROR, `the message nests deeper than ${ctx.config.jsonDepthMax} levels`),
         ),
       );
+      return;
+    }
+    const audited = await auditRpc(ctx.audit, auth.principal.key, appId, payload, 'ws', WRITE_METHODS);
+    if (!audited.ok) {
+      const code = audited.status === 403 ? RpcCode.FORBIDDEN : RpcCode.INTERNAL_ERROR;
+      const refused = refuseAll(payload, true, code, audited.message, undefined);
+      if (refused) this.#send(JSON.stringify(refused));
       return;
     }
     const answer = await dispatch(this.#resolver(ledger, auth), payload, ctx.logger, {
