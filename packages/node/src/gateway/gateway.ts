@@ -21,6 +21,7 @@ import { Meter, type Usage } from './metering.js';
 import { appRoutes, usageRoute } from './rest/app.js';
 import { auditRoutes } from './rest/audit.js';
 import { chainRoutes } from './rest/chain.js';
+import { exportRoutes } from './rest/export.js';
 import { type AnyRoute, openApiDocument, registerRoutes, restKey, sendError } from './rest/route.js';
 import { serviceRoutes } from './rest/services.js';
 import { submitSupport } from './rest/submit.js';
@@ -139,6 +140,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...serviceRoutes(custody),
       ...webhooks.routes,
       ...auditRoutes(audit, () => options.audit?.anchor?.latest()),
+      ...exportRoutes(ctx),
       usageRoute((appId) => {
         const keys = [...access.current().keys.values()].filter((k) => k.appId === appId).map((k) => k.id);
         const u = meter.usage(appId, keys);
