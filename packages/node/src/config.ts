@@ -166,6 +166,13 @@ export const GatewayConfigSchema = z.object({
    * clients together; `gov_sendTransaction` calls count as transactions.
    */
   systemLimits: z.object({ perClient: limitsSchema, total: limitsSchema }).default(SYSTEM_LIMITS_DEFAULT),
+  /** How often the audit log's head is anchored on the system ledger (ADR 0008): every N entries, or after this long. */
+  audit: z
+    .object({
+      anchorEvery: z.number().int().min(1).max(1_000_000).default(1_000),
+      anchorIntervalMs: z.number().int().min(1_000).max(86_400_000).default(60_000),
+    })
+    .default({ anchorEvery: 1_000, anchorIntervalMs: 60_000 }),
   /**
    * Plans, app plans and API-key hashes (gateway/access.ts). It stands in for the system ledger's
    * registries until that lands; every node of a network reads the same records.

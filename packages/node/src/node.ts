@@ -344,6 +344,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
             wrapAccess: (file) => new SystemAccessSource(file, system.app),
             // The audit log's head is anchored on the system ledger, signed with the node key (ADR 0008).
             audit: {
+              anchorEvery: config.gateway.audit.anchorEvery,
+              anchorIntervalMs: config.gateway.audit.anchorIntervalMs,
               anchor: {
                 latest: () => getAuditAnchor(system.app.state, bytesToHex(signer.publicKey)),
                 submit: async (seq: number, hash: string) => {

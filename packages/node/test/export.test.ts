@@ -381,6 +381,13 @@ describe('export writer and bounds', () => {
     expect(parseCsv(csvLine([AWKWARD, 'x']))).toEqual([[AWKWARD, 'x']]);
   });
 
+  it('behavior: a text cell a spreadsheet would run as a formula is kept as text; numbers are not touched', () => {
+    expect(csvField('=HYPERLINK("http://x")')).toBe(`"'=HYPERLINK(""http://x"")"`);
+    for (const lead of ['+', '-', '@']) expect(csvField(`${lead}1+1`)).toBe(`'${lead}1+1`);
+    expect(csvField(-5)).toBe('-5');
+    expect(csvField('0x2d')).toBe('0x2d');
+  });
+
   it('behavior: a page reads at most EXPORT_BLOCKS_PER_PAGE_MAX blocks and returns a cursor after them', async () => {
     // 25,000 blocks 10 ms apart; one row every 5,000 blocks.
     const blocks = 25_000;

@@ -109,7 +109,9 @@ export function textToCursor(text: string): ExportCursor | undefined {
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF; quotes doubled. */
 export function csvField(v: ExportValue): string {
-  const s = v === null ? '' : Array.isArray(v) ? v.join(' ') : String(v);
+  let s = v === null ? '' : Array.isArray(v) ? v.join(' ') : String(v);
+  // A text cell a spreadsheet would run as a formula is kept as text (OWASP's CSV-injection advice).
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
