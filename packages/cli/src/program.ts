@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAppCommands } from './commands/app.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerNetworkCommands } from './commands/network.js';
@@ -31,5 +32,6 @@ export function createProgram(io: ProgramIO): Command {
   registerAdminCommands(program, io.out);
   registerServiceCommands(program, io.out);
   registerSimCommand(program, io);
+  registerBenchCommand(program, io.out);
   return program;
 }

@@ -39,6 +39,24 @@ describe('polis (built binary)', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--nodes must be 1 to 64');
   });
+
+  it('default: polis bench runs a benchmark from bench/ and prints its JSON line', async () => {
+    const r = spawnSync(process.execPath, [BIN, 'bench', 'records', '--', '--records', '200', '--per-tx', '100'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const line = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    expect(line).toMatchObject({ bench: 'records', records: 200, failedTransactions: 0 });
+    expect(line.recordsPerSecond).toBeGreaterThan(0);
+  }, 150_000);
+
+  it('error: polis bench names the benchmarks when given an unknown one', () => {
+    const r = spawnSync(process.execPath, [BIN, 'bench', 'nope'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('there is no benchmark "nope"');
+    expect(r.stderr).toContain('erc20, records, reads, gateway, idle, compare');
+  });
 });
 
 describe('polis key', () => {
