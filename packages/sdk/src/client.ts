@@ -4,7 +4,7 @@
  * in Node and in browsers that have it.
  */
 import type { Hex } from '@polis/core';
-import { type GetAccountParameters, type GetAccountReturnType, getAccount } from './actions/getAccount.js';
+import { accountOfProof, type GetAccountParameters, type GetAccountReturnType, getAccount } from './actions/getAccount.js';
 import { type GetBalanceParameters, type GetBalanceReturnType, getBalance } from './actions/getBalance.js';
 import { type GetBlockNumberParameters, type GetBlockNumberReturnType, getBlockNumber } from './actions/getBlockNumber.js';
 import { type GetCertificateParameters, type GetCertificateReturnType, getCertificate } from './actions/getCertificate.js';
@@ -143,15 +143,7 @@ export function createPolisClient(options: PolisClientOptions): PolisClient {
       if (!header) throw unverified('proof', `block ${proof.blockNumber} has no header`);
       const result = verifyAccountProof(header, proof);
       if (!result.valid) throw unverified('proof', result.reason);
-      return {
-        address: proof.address,
-        nonce: BigInt(proof.nonce),
-        balance: BigInt(proof.balance),
-        codeHash: proof.codeHash,
-        storage: Object.fromEntries(proof.storageProof.map((s) => [s.key, BigInt(s.value)])),
-        blockNumber: BigInt(proof.blockNumber),
-        blockHash: proof.blockHash,
-      };
+      return { ...accountOfProof(proof), blockHash: proof.blockHash };
     },
     async getProvenReceipt(txHash) {
       const proof = await request<ReceiptProofAnswer | null>('polis_getReceiptProof', [txHash]);

@@ -526,7 +526,7 @@ function appsOfBody(body: GovBody, state: GovState): string[] {
 }
 
 /** The body without secrets or bulk: key records keep their id and scopes only. */
-function bodySummary(body: GovBody): unknown {
+export function bodySummary(body: GovBody): unknown {
   if (body.type === 'putApiKey') return { type: body.type, appId: body.appId, keyId: body.key.id, scopes: body.key.scopes };
   return body;
 }

@@ -35,13 +35,17 @@ export async function getAccount(ctx: ActionContext, p: GetAccountParameters): P
       throw new VerificationError('bad-state-proof', 'the proof is not of the storage slots asked for');
     }
   }
+  return { ...accountOfProof(proof), verified: ctx.chain !== undefined };
+}
+
+/** The account fields a `polis_getProof` answer states, as numbers. */
+export function accountOfProof(proof: PolisProofAnswer) {
   return {
     address: proof.address,
     nonce: BigInt(proof.nonce),
     balance: BigInt(proof.balance),
     codeHash: proof.codeHash,
-    storage: Object.fromEntries(proof.storageProof.map((s) => [s.key, BigInt(s.value)])),
+    storage: Object.fromEntries(proof.storageProof.map((s) => [s.key, BigInt(s.value)])) as Record<Hex, bigint>,
     blockNumber: BigInt(proof.blockNumber),
-    verified: ctx.chain !== undefined,
   };
 }

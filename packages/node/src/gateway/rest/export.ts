@@ -33,7 +33,7 @@ import {
 import type { ChainStore } from '@polis/ledger';
 import { decodeEventLog, encodeEventTopics, type Hex } from 'viem';
 import { z } from 'zod';
-import type { AuditedSystem } from '../audit.js';
+import { type AuditedSystem, bodySummary } from '../audit.js';
 import type { GatewayContext, GatewayLedger } from '../context.js';
 import { type AnyRoute, defineRoute, RestError } from './route.js';
 
@@ -255,14 +255,6 @@ function govConcerns(body: GovBody, appId: string, state: GovState): boolean {
   }
 }
 
-/** The body without secrets: a key record keeps its id and scopes, never its salt and hash. */
-function bodyText(body: GovBody): string {
-  if (body.type === 'putApiKey') {
-    return JSON.stringify({ type: body.type, appId: body.appId, keyId: body.key.id, scopes: body.key.scopes });
-  }
-  return JSON.stringify(body);
-}
-
 function governanceSource(system: AuditedSystem, appId: string): ExportSource {
   // The node's SystemApp keeps each transaction's receipt; `AuditedSystem` does not promise it.
   const receiptOf = (system as AuditedSystem & { receipt?: (hash: Uint8Array) => GovReceipt | undefined }).receipt?.bind(system);
@@ -288,7 +280,7 @@ function governanceSource(system: AuditedSystem, appId: string): ExportSource {
             proposalId:
               tx.body.type === 'approve' ? tx.body.proposalId : created && 'proposalId' in created ? created.proposalId : null,
             status: receipt?.status ?? null,
-            body: bodyText(tx.body),
+            body: JSON.stringify(bodySummary(tx.body)),
           };
         },
       });
