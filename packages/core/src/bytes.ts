@@ -2,6 +2,7 @@
  * Byte and hex helpers. Everything binary in Polis is a `Uint8Array`; hex strings always carry
  * the `0x` prefix and use lower case when we produce them.
  */
+import { hexDecode, hexEncode, orderBytes, sameBytes } from '#platform';
 import { PolisError } from './errors.js';
 
 /** A `0x`-prefixed hex string. */
@@ -45,7 +46,7 @@ export function isBytes(value: unknown): value is Uint8Array {
 
 /** Encodes bytes as lower-case `0x` hex. */
 export function bytesToHex(bytes: Uint8Array): Hex {
-  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`;
+  return `0x${hexEncode(bytes)}`;
 }
 
 /** Decodes `0x` hex into bytes; rejects odd lengths and non-hex characters. */
@@ -56,7 +57,7 @@ export function hexToBytes(hex: string): Uint8Array {
       hint: 'Pass a 0x-prefixed string with an even number of hex digits (0-9, a-f)',
     });
   }
-  return new Uint8Array(Buffer.from(hex.slice(2), 'hex'));
+  return hexDecode(hex.slice(2));
 }
 
 /** Concatenates byte arrays into a new one. */
@@ -75,12 +76,12 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 /** Whether two byte arrays hold the same bytes. */
 export function equalsBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  return sameBytes(a, b);
 }
 
 /** Orders byte arrays lexicographically, shorter first on a common prefix; returns -1, 0 or 1. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): -1 | 0 | 1 {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).compare(b) as -1 | 0 | 1;
+  return orderBytes(a, b);
 }
 
 /** Encodes a string as UTF-8. */
@@ -105,7 +106,7 @@ export function bigIntToBytes(value: bigint): Uint8Array {
   if (value === 0n) return new Uint8Array(0);
   let hex = value.toString(16);
   if (hex.length % 2 === 1) hex = `0${hex}`;
-  return new Uint8Array(Buffer.from(hex, 'hex'));
+  return hexDecode(hex);
 }
 
 /** Reads big-endian bytes as an unsigned integer; the empty array is zero. */

@@ -10,9 +10,8 @@
  *
  * This module computes; it does not read or write files.
  */
-import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
-import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
+import { aes128Ctr, constantTimeEqual, pbkdf2Sha256, randomBytes, scrypt } from '#platform';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes.js';
 import { ED25519_SEED_LENGTH } from './ed25519.js';
 import { PolisError } from './errors.js';
 import { keccak256 } from './hash.js';
@@ -107,14 +106,7 @@ function deriveKey(password: string, kdf: string, params: ScryptParams | Pbkdf2P
         { hint: 'Re-encrypt the key with a standard cost (n=262144, r=8, p=1)' },
       );
     }
-    // OpenSSL refuses N >= 2^(16r) (RFC 7914 asks N < 2^(128r/8)), yet real files use such
-    // parameters, the keystore v3 test vector among them; those fall back to @noble/hashes.
-    if (n < 2 ** (16 * r)) {
-      return new Uint8Array(
-        scryptSync(password, salt, 32, { N: n, r, p, maxmem: 128 * (n + 2) * r + 128 * r * p + 1024 * 1024 }),
-      );
-    }
-    return nobleScrypt(password, salt, { N: n, r, p, dkLen: 32 });
+    return scrypt(utf8ToBytes(password), salt, n, r, p, 32);
   }
   if (kdf === 'pbkdf2') {
     const { c, prf } = params as Pbkdf2Params;
@@ -127,7 +119,7 @@ function deriveKey(password: string, kdf: string, params: ScryptParams | Pbkdf2P
         { hint: 'Re-encrypt the key with at most 10,000,000 iterations' },
       );
     }
-    return new Uint8Array(pbkdf2Sync(password, salt, c, 32, 'sha256'));
+    return pbkdf2Sha256(utf8ToBytes(password), salt, c, 32);
   }
   return malformed('crypto.kdf');
 }
@@ -150,8 +142,7 @@ export function encryptKeystore(secret: Uint8Array, password: string, options: E
   const kdfparams: ScryptParams = { dklen: 32, n, r: 8, p: 1, salt: strip(new Uint8Array(random(32))) };
   const derived = deriveKey(password, 'scrypt', kdfparams);
   const iv = new Uint8Array(random(16));
-  const cipher = createCipheriv('aes-128-ctr', derived.subarray(0, 16), iv);
-  const ciphertext = concatBytes(cipher.update(secret), cipher.final());
+  const ciphertext = aes128Ctr(derived.subarray(0, 16), iv, secret);
   const mac = keccak256(concatBytes(derived.subarray(16, 32), ciphertext));
   return {
     version: 3,
@@ -194,15 +185,14 @@ export function decryptKeystore(keystore: unknown, password: string): { secret: 
   const ciphertext = unstrip(crypto.ciphertext, 'crypto.ciphertext');
   const mac = unstrip(crypto.mac, 'crypto.mac');
   const expected = keccak256(concatBytes(derived.subarray(16, 32), ciphertext));
-  if (mac.length !== 32 || !timingSafeEqual(mac, expected)) {
+  if (mac.length !== 32 || !constantTimeEqual(mac, expected)) {
     throw new KeystoreError({ code: KeystoreErrorCode.WRONG_PASSWORD }, 'the password does not open this key file', {
       hint: 'Check the password (POLIS_PASSWORD or --password-file); if it is right, the file was altered',
     });
   }
   const iv = unstrip(crypto.cipherparams?.iv, 'crypto.cipherparams.iv');
   if (iv.length !== 16) malformed('crypto.cipherparams.iv');
-  const decipher = createDecipheriv('aes-128-ctr', derived.subarray(0, 16), iv);
-  const secret = concatBytes(decipher.update(ciphertext), decipher.final());
+  const secret = aes128Ctr(derived.subarray(0, 16), iv, ciphertext);
   if (secret.length !== 32) malformed('crypto.ciphertext');
   return { secret, keyType };
 }

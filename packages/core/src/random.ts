@@ -1,6 +1,6 @@
 /**
  * A seeded pseudo-random generator for tests, fuzzers and benchmarks (mulberry32), so that a
- * failing case replays from its seed. Not for keys or anything secret: those use `node:crypto`.
+ * failing case replays from its seed. Not for keys or anything secret: those use the platform's secure source (`randomBytes`).
  */
 
 /** Returns a generator of uniform floats in [0, 1) determined entirely by `seed`. */

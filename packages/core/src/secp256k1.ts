@@ -1,9 +1,17 @@
 /**
- * secp256k1 keys, signatures and public-key recovery, through the native `secp256k1` binding
- * (libsecp256k1). These are the keys of Ethereum accounts.
+ * secp256k1 keys, signatures and public-key recovery. These are the keys of Ethereum accounts. In
+ * Node.js they run on the native `secp256k1` binding (libsecp256k1), in browsers on
+ * `@noble/curves` (`platform/`).
  */
-import { randomBytes } from 'node:crypto';
-import secp from 'secp256k1/bindings.js';
+import {
+  randomBytes,
+  secpPrivateKeyVerify,
+  secpPublicKeyConvert,
+  secpPublicKeyCreate,
+  secpRecover,
+  secpSign,
+  secpVerify,
+} from '#platform';
 import { bytesToHex, type Hex, hexToBytes } from './bytes.js';
 import { keccak256 } from './hash.js';
 import { KeyError, KeyErrorCode } from './keyError.js';
@@ -26,7 +34,7 @@ function assertHash(msgHash: Uint8Array): void {
 
 /** Whether `privateKey` is a valid secp256k1 private key. */
 export function isSecp256k1PrivateKey(privateKey: Uint8Array): boolean {
-  return privateKey.length === 32 && secp.privateKeyVerify(privateKey);
+  return secpPrivateKeyVerify(privateKey);
 }
 
 function assertPrivateKey(privateKey: Uint8Array): void {
@@ -50,18 +58,18 @@ export function generateSecp256k1PrivateKey(random: (n: number) => Uint8Array = 
 /** The public key of `privateKey`: 65 bytes uncompressed (`0x04 || x || y`) or 33 compressed. */
 export function secp256k1PublicKey(privateKey: Uint8Array, compressed = false): Uint8Array {
   assertPrivateKey(privateKey);
-  return secp.publicKeyCreate(privateKey, compressed);
+  return secpPublicKeyCreate(privateKey, compressed);
 }
 
 /** Signs a 32-byte hash; the signature is deterministic (RFC 6979) and low-s. */
 export function secp256k1Sign(msgHash: Uint8Array, privateKey: Uint8Array): Secp256k1Signature {
   assertHash(msgHash);
   assertPrivateKey(privateKey);
-  const { signature, recid } = secp.ecdsaSign(msgHash, privateKey);
+  const { signature, recovery } = secpSign(msgHash, privateKey);
   return {
     r: signature.slice(0, 32),
     s: signature.slice(32, 64),
-    recovery: recid as 0 | 1 | 2 | 3,
+    recovery: recovery as 0 | 1 | 2 | 3,
     bytes: signature,
   };
 }
@@ -77,7 +85,7 @@ export function secp256k1Recover(msgHash: Uint8Array, signature: Uint8Array, rec
     );
   }
   try {
-    return secp.ecdsaRecover(signature, recovery, msgHash, false);
+    return secpRecover(msgHash, signature, recovery);
   } catch (cause) {
     throw new KeyError(
       { code: KeyErrorCode.INVALID_SIGNATURE, reason: 'no public key recovers from it' },
@@ -91,7 +99,7 @@ export function secp256k1Recover(msgHash: Uint8Array, signature: Uint8Array, rec
 export function secp256k1Verify(msgHash: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (msgHash.length !== 32 || signature.length !== 64) return false;
   try {
-    return secp.ecdsaVerify(signature, msgHash, publicKey);
+    return secpVerify(msgHash, signature, publicKey);
   } catch {
     return false;
   }
@@ -100,7 +108,7 @@ export function secp256k1Verify(msgHash: Uint8Array, signature: Uint8Array, publ
 /** The Ethereum address of a public key: the last 20 bytes of keccak-256 of `x || y`. */
 export function publicKeyToAddress(publicKey: Uint8Array): Address {
   let uncompressed = publicKey;
-  if (publicKey.length === 33) uncompressed = secp.publicKeyConvert(publicKey, false);
+  if (publicKey.length === 33) uncompressed = secpPublicKeyConvert(publicKey, false);
   if (uncompressed.length !== 65 || uncompressed[0] !== 4) {
     throw new KeyError(
       { code: KeyErrorCode.INVALID_PUBLIC_KEY, curve: 'secp256k1', length: publicKey.length },

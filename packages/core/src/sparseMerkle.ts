@@ -15,6 +15,7 @@
  *
  * Bit i of a key (0 = most significant bit of byte 0) picks the child at depth i: 0 left, 1 right.
  */
+import { allocUnsafe } from '#platform';
 import { bigIntToBytes, bytesToHex, concatBytes, equalsBytes, type Hex, hexToBytes } from './bytes.js';
 import { rlpEncode } from './codec.js';
 import { sha256 } from './hash.js';
@@ -74,11 +75,9 @@ export function smtKeyBit(key: Uint8Array, depth: number): number {
   return ((key[depth >> 3] as number) >> (7 - (depth & 7))) & 1;
 }
 
-// V8 gives typed arrays over 64 bytes their own off-heap backing store, which is slow to make
-// and to collect; Buffer.allocUnsafe carves small buffers out of a shared pool instead. Every
-// byte is written by the caller.
+// Pooled in Node.js (see allocUnsafe); every byte is written by the caller.
 function allocNode(): Uint8Array {
-  return Buffer.allocUnsafe(1 + 2 * WORD_LENGTH);
+  return allocUnsafe(1 + 2 * WORD_LENGTH);
 }
 
 /** The 65-byte encoding of a leaf, which is also what its hash is taken over. */
