@@ -7,6 +7,7 @@ import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerNodeCommands } from './commands/node.js';
+import { registerPortalCommand } from './commands/portal.js';
 import { registerServiceCommands } from './commands/services.js';
 import { registerSimCommand } from './commands/sim.js';
 
@@ -33,5 +34,6 @@ export function createProgram(io: ProgramIO): Command {
   registerServiceCommands(program, io.out);
   registerSimCommand(program, io);
   registerBenchCommand(program, io.out);
+  registerPortalCommand(program, io.out);
   return program;
 }

@@ -74,6 +74,8 @@ export const GenesisNodeSchema = z.object({
   publicKey: hex(32),
   /** libp2p multiaddrs, e.g. /ip4/127.0.0.1/tcp/26656. */
   addrs: z.array(z.string().regex(/^\//, { message: 'must be a multiaddr such as /ip4/127.0.0.1/tcp/26656' })).default([]),
+  /** Where the node runs, as people name it (e.g. "eu-west, Paris"); shown when developers pick nodes. */
+  region: z.string().max(64).optional(),
 });
 
 /**

@@ -337,6 +337,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       dataDir,
       logger,
       version: NODE_VERSION,
+      identity: { publicKey: bytesToHex(signer.publicKey), name: config.name, peers: () => p2p.connectedPeers() },
       ...(system
         ? {
             system: system.methods,

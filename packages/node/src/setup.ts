@@ -32,7 +32,7 @@ export const NODE_FILES = {
 };
 
 /** The public identity of a node, written beside its key so that genesis can be built without the password. */
-export type NodeIdentity = { name: string; publicKey: string; addrs?: string[] };
+export type NodeIdentity = { name: string; publicKey: string; addrs?: string[]; region?: string };
 
 /** Options of `initNode`. */
 export type InitNodeOptions = {
@@ -152,6 +152,7 @@ export function buildGenesis(options: {
       name: n.name,
       publicKey: n.publicKey,
       addrs: n.addrs ?? [],
+      ...(n.region ? { region: n.region } : {}),
     })),
     ledgers: options.ledgers.map((l) => ({
       id: l.id,

@@ -73,20 +73,63 @@ type Ready = {
   ledgers: Array<{ id: string; chainId: number; rpcUrl: string }>;
 };
 
-type DevOptions = { nodes: string; json?: boolean; data?: string; basePort: string; heartbeatMs: string };
+type DevOptions = {
+  nodes: string;
+  json?: boolean;
+  data?: string;
+  basePort: string;
+  heartbeatMs: string;
+  portal: boolean;
+  portalPort: string;
+  reviewApps?: boolean;
+};
+
+/** Where the dev nodes say they run, so the portal's node picker has regions to show. */
+const DEV_REGIONS = [
+  'eu-west (Paris)',
+  'eu-central (Frankfurt)',
+  'ap-east (Hong Kong)',
+  'us-east (New York)',
+  'ap-south (Mumbai)',
+  'sa-east (São Paulo)',
+];
+/** The dev portal's logins, kept beside the data (dev networks only) so that a rerun prints them again. */
+const DEV_PORTAL_USERS_FILE = 'portal-users.json';
+const DEV_PORTAL_KINDS = ['admin', 'developer', 'operator', 'regulator'] as const;
+type DevLogin = { email: string; name: string; password: string; kind: (typeof DEV_PORTAL_KINDS)[number] };
+
+/** The dev portal's users: created once per data directory with random passwords. */
+function devPortalUsers(dataDir: string): DevLogin[] {
+  const path = join(dataDir, DEV_PORTAL_USERS_FILE);
+  if (!existsSync(path)) {
+    const users: DevLogin[] = DEV_PORTAL_KINDS.map((kind) => ({
+      email: `${kind}@polis.dev`,
+      name: `Dev ${kind}`,
+      password: `${kind}-${randomBytes(6).toString('hex')}`,
+      kind,
+    }));
+    writeFileSync(path, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
+  }
+  return JSON.parse(readFileSync(path, 'utf8')) as DevLogin[];
+}
 
 /** Starts a child node and resolves with its ready line. */
 function startChild(config: string, passwordFile: string, logPath: string): { child: ChildProcess; ready: Promise<Ready> } {
-  const child = spawn(process.execPath, [BIN, 'node', 'start', '--config', config, '--password-file', passwordFile], {
+  return startProcess<Ready>(['node', 'start', '--config', config, '--password-file', passwordFile], logPath, 'node');
+}
+
+/** Starts `polis <args>` as a child whose first stdout line is a JSON ready line. */
+function startProcess<T>(args: string[], logPath: string, what: string): { child: ChildProcess; ready: Promise<T> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, POLIS_EXIT_WITH_PARENT: '1' },
   });
   const log = createWriteStream(logPath, { flags: 'a' });
   child.stderr?.pipe(log);
-  const ready = new Promise<Ready>((done, fail) => {
+  const ready = new Promise<T>((done, fail) => {
     let buffer = '';
     const timer = setTimeout(
-      () => fail(new Error(`node did not become ready within ${READY_TIMEOUT_MS} ms; see ${logPath}`)),
+      () => fail(new Error(`${what} did not become ready within ${READY_TIMEOUT_MS} ms; see ${logPath}`)),
       READY_TIMEOUT_MS,
     );
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -95,14 +138,14 @@ function startChild(config: string, passwordFile: string, logPath: string): { ch
       if (newline < 0) return;
       clearTimeout(timer);
       try {
-        done(JSON.parse(buffer.slice(0, newline)) as Ready);
+        done(JSON.parse(buffer.slice(0, newline)) as T);
       } catch {
-        fail(new Error(`node printed an unexpected first line: ${buffer.slice(0, newline)}`));
+        fail(new Error(`${what} printed an unexpected first line: ${buffer.slice(0, newline)}`));
       }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      fail(new Error(`node exited with code ${code} before it was ready; see ${logPath}`));
+      fail(new Error(`${what} exited with code ${code} before it was ready; see ${logPath}`));
     });
   });
   return { child, ready };
@@ -131,6 +174,7 @@ async function prepare(
   nodes: number,
   basePort: number,
   heartbeatMs: number,
+  reviewApps: boolean,
 ): Promise<{ configs: string[]; passwordFile: string; keys: Record<string, string> }> {
   mkdirSync(dataDir, { recursive: true });
   const passwordFile = join(dataDir, 'password');
@@ -166,7 +210,7 @@ async function prepare(
     );
     writeFileSync(join(dataDir, DEV_KEYS_FILE), `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
     const genesis = buildGenesis({
-      validators: dirs.map(readIdentity),
+      validators: dirs.map((d, i) => ({ ...readIdentity(d), region: DEV_REGIONS[i % DEV_REGIONS.length] as string })),
       // Development account 0 owns the dev apps (an admin of their identity service).
       ledgers: DEV_APPS.map((a) => ({
         id: a.id,
@@ -179,7 +223,7 @@ async function prepare(
         admins: Array.from({ length: DEV_SYSTEM.admins }, (_, i) => devAccount(i).address.toLowerCase()),
         threshold: DEV_SYSTEM.threshold,
         operator: devAccount(0).address.toLowerCase(),
-        autoApproveApps: true,
+        autoApproveApps: !reviewApps,
       },
       consensus: { ...DEV_TIMEOUTS, heartbeatMs },
     });
@@ -214,6 +258,9 @@ export function registerDevCommand(program: Command, print: Print): void {
     .option('--data <dir>', 'data directory (default: a fresh temporary one); reusing one resumes its chain')
     .option('--base-port <port>', 'JSON-RPC port of node 0; node i uses base+i (0 picks free ports)', '8545')
     .option('--heartbeat-ms <ms>', 'an idle ledger makes one empty block this often', '10000')
+    .option('--portal-port <port>', 'the web portal’s port (0 picks a free one)', '3000')
+    .option('--no-portal', 'do not start the web portal')
+    .option('--review-apps', 'app requests wait for the alliance’s approval (when the network is created)')
     .action(async (opts: DevOptions) => {
       const nodes = Number(opts.nodes);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
@@ -230,7 +277,14 @@ export function registerDevCommand(program: Command, print: Print): void {
         );
       }
       const dataDir = resolve(opts.data ?? mkdtempSync(join(tmpdir(), 'polis-dev-')));
-      const { configs, passwordFile, keys } = await prepare(dataDir, nodes, parsePort(opts.basePort, '--base-port'), heartbeatMs);
+      const portalPort = parsePort(opts.portalPort, '--portal-port');
+      const { configs, passwordFile, keys } = await prepare(
+        dataDir,
+        nodes,
+        parsePort(opts.basePort, '--base-port'),
+        heartbeatMs,
+        opts.reviewApps === true,
+      );
       const started = configs.map((c, i) => startChild(c, passwordFile, join(dataDir, `node-${i}`, 'node.log')));
       const children = started.map((s) => s.child);
       let readies: Ready[];
@@ -239,6 +293,40 @@ export function registerDevCommand(program: Command, print: Print): void {
       } catch (err) {
         await stopChildren(children);
         throw err;
+      }
+      let portal: { url: string; logins: Record<string, { email: string; password: string }> } | undefined;
+      if (opts.portal) {
+        const users = devPortalUsers(dataDir);
+        const seedFile = join(dataDir, DEV_PORTAL_USERS_FILE);
+        const started = startProcess<{ ready: true; url: string }>(
+          [
+            'portal',
+            '--json',
+            '--db',
+            join(dataDir, 'portal.db'),
+            '--master-key-file',
+            join(dataDir, 'portal.key'),
+            '--seed-file',
+            seedFile,
+            '--port',
+            String(portalPort),
+            '--gateway',
+            ...readies.map((r) => r.rpcBase),
+          ],
+          join(dataDir, 'portal.log'),
+          'the portal',
+        );
+        children.push(started.child);
+        try {
+          const ready = await started.ready;
+          portal = {
+            url: ready.url,
+            logins: Object.fromEntries(users.map((u) => [u.kind, { email: u.email, password: u.password }])),
+          };
+        } catch (err) {
+          await stopChildren(children);
+          throw err;
+        }
       }
       const accounts = Array.from({ length: DEV_ACCOUNTS }, (_, i) => devAccount(i));
       const endpoint = (r: Ready, appId: string) => `${r.rpcBase}/v1/${appId}/${keys[appId]}`;
@@ -261,6 +349,7 @@ export function registerDevCommand(program: Command, print: Print): void {
           admins: accounts.slice(0, DEV_SYSTEM.admins).map((a) => a.address),
           threshold: DEV_SYSTEM.threshold,
         },
+        ...(portal ? { portal } : {}),
         accounts,
       };
       if (opts.json) print(JSON.stringify(summary));
@@ -278,6 +367,14 @@ export function registerDevCommand(program: Command, print: Print): void {
         print(
           `System ledger (chain id ${DEV_SYSTEM.chainId}): ${summary.system.rpcUrl}; admins are accounts 0-${DEV_SYSTEM.admins - 1}, ${DEV_SYSTEM.threshold} of them approve an action`,
         );
+        if (portal) {
+          print(`Portal ${portal.url}`);
+          print(`  dev admin login      ${portal.logins.admin?.email}  password ${portal.logins.admin?.password}`);
+          print(`  dev developer login  ${portal.logins.developer?.email}  password ${portal.logins.developer?.password}`);
+          print(
+            `  (also ${portal.logins.operator?.email} / ${portal.logins.operator?.password} and ${portal.logins.regulator?.email} / ${portal.logins.regulator?.password})`,
+          );
+        }
         print('Development accounts, each with 1,000,000 ETH on every app (fees are zero). Never use these keys elsewhere:');
         for (const a of accounts) print(`  ${a.address}  ${a.privateKey}`);
         print('Press Ctrl-C to stop.');
@@ -294,9 +391,9 @@ export function registerDevCommand(program: Command, print: Print): void {
         for (const [i, child] of children.entries()) {
           child.once('exit', (code, signal) => {
             if (stopping) return;
-            process.stderr.write(
-              `polis dev: node-${i} exited (${signal ?? code}); stopping the network. See ${join(dataDir, `node-${i}`, 'node.log')}\n`,
-            );
+            const name = i < readies.length ? `node-${i}` : 'the portal';
+            const log = i < readies.length ? join(dataDir, `node-${i}`, 'node.log') : join(dataDir, 'portal.log');
+            process.stderr.write(`polis dev: ${name} exited (${signal ?? code}); stopping the network. See ${log}\n`);
             stop(1);
           });
         }

@@ -49,6 +49,8 @@ export type GatewayOptions = {
   systemApp?: AuditedSystem;
   /** The audit log's anchoring (ADR 0008): where the head goes, and how often. */
   audit?: { anchor?: AuditAnchorSink; anchorEvery?: number; anchorIntervalMs?: number };
+  /** Who this node is, for `/healthz`: its public key, name and connected peers (public keys). */
+  identity?: { publicKey: string; name: string; peers: () => string[] };
 };
 
 /** A running gateway. */
@@ -154,7 +156,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     registerRoutes(app, ctx, routes);
     const document = openApiDocument(routes, { version: options.version });
     app.get('/api/v1/openapi.json', async () => document);
-    app.get('/healthz', async () => ({ ok: true, apps: [...options.ledgers.keys()] }));
+    const started = Date.now();
+    // Operators and the portal read a node's health here: no key, nothing secret.
+    app.get('/healthz', async () => ({
+      ok: true,
+      apps: [...options.ledgers.keys()],
+      ...(options.identity
+        ? { node: { publicKey: options.identity.publicKey, name: options.identity.name }, peers: options.identity.peers() }
+        : {}),
+      ledgers: [...options.ledgers.values()].map((l) => ({ id: l.id, height: l.chain.head(), mempool: l.mempool.size })),
+      uptimeMs: Date.now() - started,
+      version: options.version,
+    }));
     meter.gauge('polis_ledger_height', 'Height of the latest committed block', ['app'], (g) => {
       for (const l of options.ledgers.values()) g.set({ app: l.id }, l.chain.head());
     });

@@ -16,6 +16,7 @@ import {
   getApp,
   getNode,
   getProposal,
+  getRegulator,
   listApps,
   listNodes,
   listPlans,
@@ -84,9 +85,21 @@ export function createGovMethods(app: SystemApp, submit: (raw: Uint8Array) => Ui
     gov_getNode: (p) => toJson(getNode(app.state, str(p, 0, 'publicKey').toLowerCase()) ?? null),
     gov_listNodes: (p) => toJson(listNodes(app.state, p[0] as never)),
     gov_listPlans: () => toJson(listPlans(app.state)),
+    gov_listParticipants: (p) =>
+      toJson(
+        [...(app.state.participants.get(str(p, 0, 'appId')) ?? new Map<string, string>())].map(([address, role]) => ({
+          address,
+          role,
+        })),
+      ),
     // The registry is public configuration, but salted hashes are still no one's business.
     gov_listApiKeys: (p) =>
       toJson(apiKeysOf(app.state, str(p, 0, 'appId')).map(({ salt: _salt, hash: _hash, ...shown }) => shown)),
+    // Grants are public like the rest of the registries: the portal checks one before every
+    // regulator read, so a revocation takes effect at the next request.
+    gov_getRegulator: (p) => toJson(getRegulator(app.state, str(p, 0, 'address')) ?? null),
+    gov_listRegulators: () =>
+      toJson([...app.state.regulators.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))),
     gov_getProposal: (p) => {
       const id = p[0];
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1)
@@ -117,7 +130,13 @@ export async function hostSystemLedger(o: {
   o.closers.push(() => db.close());
   const chain = new ChainStore(db);
   const validators = createValidatorSet(sys.validators.map((v) => ({ publicKey: hexToBytes(v), power: 1 })));
-  const nodes = o.genesis.nodes.map((n) => ({ publicKey: n.publicKey, name: n.name, addrs: n.addrs, operator: sys.operator }));
+  const nodes = o.genesis.nodes.map((n) => ({
+    publicKey: n.publicKey,
+    name: n.name,
+    addrs: n.addrs,
+    operator: sys.operator,
+    ...(n.region ? { region: n.region } : {}),
+  }));
   const genesisState = createGenesisState({
     chainId: sys.chainId,
     admins: sys.admins,
