@@ -5,7 +5,7 @@
  * transaction never gets in; and the state survives a restart.
  */
 import { bytesToHex, keccak256, privateKeyToAddress, utf8ToBytes } from '@polis/core';
-import { encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
+import { type Action, encodeGovTx, type GovBody, signGovTxSecp256k1 } from '@polis/governance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevNode, rpcCall, startDevNode } from './devNode.js';
 
@@ -110,6 +110,29 @@ describe('system ledger', () => {
     );
     await expect(rpcCall(url, 'gov_sendTransaction', [bytesToHex(encodeGovTx(tx))])).rejects.toThrow(/chain/);
     await expect(rpcCall(url, 'gov_sendTransaction', ['0x1234'])).rejects.toThrow();
+  });
+
+  it('default: a regulator grant executed by the alliance is read with gov_getRegulator and gov_listRegulators, until revoked', async () => {
+    const regulator = bytesToHex(privateKeyToAddress(keyOf('regulator')));
+    const enact = async (action: Action) => {
+      const proposed = await receipt(await send(admins[0] as never, { type: 'propose', action, expiresAt: Date.now() + 60_000 }));
+      expect(proposed.status, action.type).toBe('ok');
+      const open = await rpcCall<{ id: number; action: Action; effectiveStatus: string }[]>(url, 'gov_listProposals');
+      const id = open.filter((p) => p.effectiveStatus === 'open' && p.action.type === action.type).at(-1)?.id as number;
+      expect((await receipt(await send(admins[1] as never, { type: 'approve', proposalId: id }))).status, action.type).toBe('ok');
+    };
+    expect(await rpcCall(url, 'gov_getRegulator', [regulator])).toBeNull();
+    await enact({ type: 'grantRegulator', address: regulator, apps: 'all' });
+    // An address is looked up whatever its case, as addresses are compared lower-cased.
+    expect(await rpcCall(url, 'gov_getRegulator', [regulator.toUpperCase().replace('0X', '0x')])).toEqual({
+      address: regulator,
+      apps: 'all',
+    });
+    expect(await rpcCall(url, 'gov_listRegulators')).toEqual([{ address: regulator, apps: 'all' }]);
+    await enact({ type: 'revokeRegulator', address: regulator });
+    expect(await rpcCall(url, 'gov_getRegulator', [regulator])).toBeNull();
+    expect(await rpcCall(url, 'gov_listRegulators')).toEqual([]);
+    await expect(rpcCall(url, 'gov_getRegulator', [])).rejects.toThrow(/address must be a non-empty string/);
   });
 
   it('behavior: the governance state and its receipts survive a restart', async () => {

@@ -8,9 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { createApps } from './server/apps.js';
 import { buildServer, type PortalContext, type RouteModule } from './server/http.js';
 import { Network } from './server/network.js';
+import { startUsageCollector } from './server/usage.js';
 import { appRoutes } from './server/routes/apps.js';
 import { authRoutes } from './server/routes/auth.js';
 import { contractRoutes } from './server/routes/contracts.js';
+import { explorerRoutes } from './server/routes/explorer.js';
+import { adminRoutes, operatorRoutes } from './server/routes/governance.js';
+import { regulatorRoutes } from './server/routes/regulator.js';
+import { usageRoutes } from './server/routes/usage.js';
 import {
   type AccountsOptions,
   createAccounts,
@@ -47,6 +52,8 @@ export type PortalOptions = {
   webDir?: string;
   seedUsers?: SeedUser[];
   accounts?: AccountsOptions;
+  /** How often the usage collector reads the gateways' meters (0: never). */
+  usageIntervalMs?: number;
   /** Route modules added after the built-in ones (tests). */
   extraRoutes?: RouteModule[];
   logger?: boolean | object;
@@ -82,12 +89,27 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
     };
     const app = await buildServer({
       ctx,
-      routes: [authRoutes, appRoutes, contractRoutes, ...(options.extraRoutes ?? [])],
+      routes: [
+        authRoutes,
+        appRoutes,
+        contractRoutes,
+        explorerRoutes,
+        usageRoutes,
+        adminRoutes,
+        operatorRoutes,
+        regulatorRoutes,
+        ...(options.extraRoutes ?? []),
+      ],
       webDir: options.webDir ?? WEB_DIR,
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
     });
     closers.push(() => app.close());
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 3000 });
+    const intervalMs = options.usageIntervalMs ?? 60_000;
+    if (intervalMs > 0) {
+      const collector = startUsageCollector(ctx, { intervalMs });
+      closers.push(() => collector.stop());
+    }
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : options.port;
     return { url: `http://${options.host ?? '127.0.0.1'}:${port}`, ctx, close };

@@ -149,7 +149,8 @@ export const appRoutes: RouteModule = (app, ctx) => {
     // app row that would need it.
     const { key: portalKey, record: portalRecord } = createApiKey({
       appId: body.id,
-      scopes: ['read', 'write'],
+      // admin: the portal reads the app's usage meters and audit log for its owner.
+      scopes: ['read', 'write', 'admin'],
       label: 'portal',
       now: ctx.now(),
     });

@@ -134,9 +134,10 @@ CREATE INDEX contracts_by_app ON contracts (app_id, created_at);
 
 // Regulators (ADR 0010). A portal user's secp256k1 address, linked once they proved they hold its
 // key: the system ledger grants regulators apps by address. And the API keys the portal holds for
-// oversight, sealed under the master key: one `regulator`-scope key per regulator and app (holder
-// `regulator:<userId>`), and the portal's `admin`-scope key that reads an app's audit log
-// (holder `audit`). A holder has at most one valid key per app; revoked keys stay as the record.
+// oversight: one `regulator`-scope key per regulator and app (holder `regulator:<userId>`), and the
+// portal's `admin`-scope key that reads an app's audit log (holder `audit`), each sealed under a
+// key derived from the app's owner key. A holder has at most one valid key per app; revoked keys
+// stay as the record.
 const REGULATORS = `
 CREATE TABLE user_addresses (
   user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
