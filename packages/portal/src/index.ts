@@ -14,6 +14,7 @@ import { authRoutes } from './server/routes/auth.js';
 import { contractRoutes } from './server/routes/contracts.js';
 import { explorerRoutes } from './server/routes/explorer.js';
 import { adminRoutes, operatorRoutes } from './server/routes/governance.js';
+import { orgRoutes } from './server/routes/orgs.js';
 import { regulatorRoutes } from './server/routes/regulator.js';
 import { usageRoutes } from './server/routes/usage.js';
 import {
@@ -93,6 +94,7 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
         authRoutes,
         appRoutes,
         contractRoutes,
+        orgRoutes,
         explorerRoutes,
         usageRoutes,
         adminRoutes,

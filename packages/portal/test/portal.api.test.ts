@@ -262,6 +262,51 @@ describe.each(ENGINES)('portal API on $name', ({ make }) => {
     expect(dup.body.error).toMatchObject({ code: 'EMAIL_TAKEN', message: expect.stringMatching(/sign in instead/) });
   });
 
+  it('default: an owner invites a teammate by link, who joins with the invited email; roles follow the rules', async () => {
+    const owner = client(portal.url);
+    await owner('POST', '/api/auth/signin', { email: `dev-${suffix}@example.com`, password: 'correct horse battery' });
+    const me = await owner<{ orgs: { id: string }[] }>('GET', '/api/me');
+    const orgId = me.body.orgs[0]?.id as string;
+    const invited = await owner<{ token: string; path: string }>('POST', `/api/orgs/${orgId}/invitations`, {
+      email: `mate-${suffix}@example.com`,
+      role: 'member',
+    });
+    expect(invited.status).toBe(201);
+    expect(invited.body.path).toBe(`/invite/${invited.body.token}`);
+
+    const wrong = client(portal.url);
+    await wrong('POST', '/api/auth/signup', {
+      email: `wrong-${suffix}@example.com`,
+      name: 'W',
+      password: 'correct horse battery',
+    });
+    expect((await wrong('POST', '/api/invitations/accept', { token: invited.body.token })).status).toBe(403);
+
+    const mate = client(portal.url);
+    await mate('POST', '/api/auth/signup', {
+      email: `mate-${suffix}@example.com`,
+      name: 'Mate',
+      password: 'correct horse battery',
+    });
+    const joined = await mate<{ role: string }>('POST', '/api/invitations/accept', { token: invited.body.token });
+    expect(joined.body.role).toBe('member');
+    expect((await mate('POST', '/api/invitations/accept', { token: invited.body.token })).status).toBe(410);
+    // The member sees the organisation's apps, but members may not invite or create apps there.
+    expect((await mate('GET', `/api/apps/${appId}`)).status).toBe(200);
+    expect((await mate('POST', `/api/orgs/${orgId}/invitations`, { email: `x-${suffix}@example.com` })).status).toBe(403);
+    const members = await owner<{ members: { email: string; role: string }[] }>('GET', `/api/orgs/${orgId}/members`);
+    expect(members.body.members.map((m) => [m.email, m.role]).sort()).toEqual(
+      [
+        [`dev-${suffix}@example.com`, 'owner'],
+        [`mate-${suffix}@example.com`, 'member'],
+      ].sort(),
+    );
+    const ownerId = (await owner<{ user: { id: string } }>('GET', '/api/me')).body.user.id;
+    const demote = await owner('POST', `/api/orgs/${orgId}/members/${ownerId}/role`, { role: 'member' });
+    expect(demote.status).toBe(409);
+    expect(demote.body.error?.code).toBe('LAST_OWNER');
+  });
+
   it('error: signed out is 401, another organisation’s app is 403, and mutations must be JSON', async () => {
     const anon = client(portal.url);
     expect((await anon('GET', '/api/apps')).body.error?.code).toBe('SIGNED_OUT');

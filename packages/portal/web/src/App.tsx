@@ -3,21 +3,23 @@
  * the path asks for. Signed-out visitors see sign-in and sign-up only.
  */
 import { useEffect } from 'react';
-import { Link, match, navigate, useRoute } from './router.js';
-import { useSession } from './session.js';
 import { Loading } from './components/ui.js';
 import { AdminPage } from './pages/Admin.js';
 import { AppPage } from './pages/AppPage.js';
 import { AppsPage } from './pages/Apps.js';
+import { SignInPage, SignUpPage } from './pages/Auth.js';
 import { NewAppPage } from './pages/NewApp.js';
 import { OperatorPage } from './pages/Operator.js';
 import { RegulatorPage } from './pages/Regulator.js';
-import { SignInPage, SignUpPage } from './pages/Auth.js';
+import { AcceptInvitationPage, TeamPage } from './pages/Team.js';
+import { Link, match, navigate, useRoute } from './router.js';
+import { useSession } from './session.js';
 
 const NAV: Record<string, { to: string; title: string }[]> = {
   developer: [
     { to: '/apps', title: 'Apps' },
     { to: '/apps/new', title: 'New app' },
+    { to: '/team', title: 'Team' },
   ],
   operator: [{ to: '/operator', title: 'Node' }],
   admin: [
@@ -44,6 +46,9 @@ function Page() {
   if (!me) return null;
   if (path === '/apps') return <AppsPage />;
   if (path === '/apps/new') return <NewAppPage />;
+  if (path === '/team') return <TeamPage />;
+  const invite = match('/invite/:token', path);
+  if (invite) return <AcceptInvitationPage token={invite.token as string} />;
   const appMatch = match('/apps/:id/:tab?', path);
   if (appMatch) return <AppPage appId={appMatch.id as string} tab={appMatch.tab ?? 'overview'} />;
   if (path.startsWith('/admin')) return <AdminPage />;
