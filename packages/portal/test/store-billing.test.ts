@@ -54,7 +54,7 @@ describe('priceMonth', () => {
   it('behavior: the free plan costs nothing', () => {
     const free = priceMonth('free', { requests: 10 ** 9, transactions: 10 ** 7, gas: 10 ** 12, storageByteHours: 10 ** 15 }, 720);
     expect(free.totalCents).toBe(0);
-    expect(Object.keys(PRICES)).toEqual(['free', 'standard', 'enterprise']);
+    expect(Object.keys(PRICES)).toEqual(['free', 'standard', 'dedicated']);
   });
 
   it('error: an unknown plan is INVALID_INPUT', async () => {
@@ -160,7 +160,7 @@ describe.each(ENGINES)('store billing on $name', ({ make }) => {
     await recordUsage(db, { appId: 'shop', at: FEB_2025, requests: 1_000 });
     const first = await monthlyBill(db, { appId: 'shop', month: '2025-02', plan: 'standard', now: () => 1 });
     await recordUsage(db, { appId: 'shop', at: FEB_2025, requests: 1_000 });
-    const second = await monthlyBill(db, { appId: 'shop', month: '2025-02', plan: 'enterprise', now: () => 2 });
+    const second = await monthlyBill(db, { appId: 'shop', month: '2025-02', plan: 'dedicated', now: () => 2 });
     expect(second.totalCents).toBe(49_900 + 2);
     expect(second.totalCents).not.toBe(first.totalCents);
     expect(await countRows(db, 'bills')).toBe(1);

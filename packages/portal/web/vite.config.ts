@@ -9,5 +9,5 @@ export default defineConfig({
   // Workspace packages from their TypeScript sources; @polis/core then picks its browser build.
   resolve: { conditions: ['polis-source', ...defaultClientConditions] },
   build: { outDir: '../dist/web', emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2048 },
-  server: { proxy: { '/api': process.env.PORTAL_API ?? 'http://127.0.0.1:3000' } },
+  server: { proxy: { '/api': { target: process.env.PORTAL_API ?? 'http://127.0.0.1:3000', ws: true } } },
 });

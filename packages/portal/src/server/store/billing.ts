@@ -47,7 +47,7 @@ export const PRICES: Readonly<Record<string, Readonly<PlanPrice>>> = Object.free
     perMillionGasCents: 5,
     perGiBMonthCents: 25,
   }),
-  enterprise: Object.freeze({
+  dedicated: Object.freeze({
     baseCents: 49_900,
     per1kRequestsCents: 1,
     per1kTransactionsCents: 5,

@@ -6,6 +6,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '../api.js';
 import { Button, ErrorBox, Field, Loading, useAsync, useDraft } from '../components/ui.js';
+import { Link } from '../router.js';
 
 type AbiParam = { name: string; type: string };
 type AbiItem = { type: string; name?: string; inputs?: AbiParam[]; outputs?: AbiParam[]; stateMutability?: string };
@@ -292,7 +293,8 @@ function FunctionForm({ appId, address, fn }: { appId: string; address: string; 
       )}
       {result?.kind === 'transaction' && (
         <output className="result" data-testid={`result-${fn.name}`}>
-          {result.status === 'success' ? 'Included' : 'Reverted'} in block {result.blockNumber}: {result.hash}
+          {result.status === 'success' ? 'Included' : 'Reverted'} in block {result.blockNumber}:{' '}
+          <Link to={`/apps/${appId}/explorer?tx=${result.hash}`}>{result.hash}</Link>
           {result.logs.map((l, i) => (
             <div key={`${l.event}-${i}`}>
               {l.event ?? 'log'} {JSON.stringify(l.args)}

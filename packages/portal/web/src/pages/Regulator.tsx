@@ -377,7 +377,7 @@ function SearchTab({ appId }: { appId: string }) {
           }}
         >
           <Field label="Transaction hash, block number or hash, or address" value={q} onChange={setQ} mono name="q" />
-          <div className="field">
+          <div style={{ marginBottom: '0.9rem' }}>
             <Button type="submit" busy={busy}>
               Search
             </Button>
@@ -421,8 +421,16 @@ function SearchTab({ appId }: { appId: string }) {
               </button>
             </dd>
             <dt>To</dt>
-            <dd className="mono">
-              {found.transaction.to ?? (found.receipt?.contractAddress ? `new contract ${found.receipt.contractAddress}` : '—')}
+            <dd>
+              {found.transaction.to ? (
+                <button type="button" className="btn secondary small mono" onClick={() => follow(found.transaction.to as string)}>
+                  {found.transaction.to}
+                </button>
+              ) : found.receipt?.contractAddress ? (
+                `a new contract, ${found.receipt.contractAddress}`
+              ) : (
+                '—'
+              )}
             </dd>
             <dt>Value (wei)</dt>
             <dd>{found.transaction.value}</dd>
