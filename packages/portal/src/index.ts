@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { createApps } from './server/apps.js';
 import { buildServer, type PortalContext, type RouteModule } from './server/http.js';
 import { Network } from './server/network.js';
-import { startUsageCollector } from './server/usage.js';
 import { appRoutes } from './server/routes/apps.js';
 import { authRoutes } from './server/routes/auth.js';
 import { contractRoutes } from './server/routes/contracts.js';
@@ -27,6 +26,7 @@ import {
   PortalErrorCode,
   type UserKind,
 } from './server/store/index.js';
+import { startUsageCollector } from './server/usage.js';
 
 export * from './server/compile.js';
 export type { PortalContext, RouteModule } from './server/http.js';

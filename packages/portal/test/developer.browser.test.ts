@@ -81,7 +81,10 @@ describe('portal: a developer', () => {
     await page.getByRole('heading', { name: /Your app .* is ready/ }).waitFor({ timeout: 30_000 });
     const endpoints = page.getByTestId('endpoint');
     expect(await endpoints.count()).toBe(4);
-    await page.getByRole('button', { name: /Copy JSON-RPC endpoint at/ }).first().click();
+    await page
+      .getByRole('button', { name: /Copy JSON-RPC endpoint at/ })
+      .first()
+      .click();
     endpoint = await page.evaluate(() => navigator.clipboard.readText());
     expect(endpoint).toBe(await endpoints.first().textContent());
     expect(endpoint).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/${appId}/pk_[0-9a-f]{16}_`));
@@ -101,10 +104,20 @@ describe('portal: a developer', () => {
     const greeter = out.contracts['Greeter.sol']?.Greeter;
     const artifact = join(workDir, 'Greeter.json');
     writeFileSync(artifact, JSON.stringify({ abi: greeter?.abi, bytecode: `0x${greeter?.evm.bytecode.object}` }));
-    const { stdout } = await run(process.execPath, [join(import.meta.dirname, 'fixtures', 'deploy-and-call.mjs'), endpoint, artifact], {
-      timeout: 60_000,
-    });
-    const result = JSON.parse(stdout.trim()) as { address: string; status: number; event: string; greeting: string; chainId: number };
+    const { stdout } = await run(
+      process.execPath,
+      [join(import.meta.dirname, 'fixtures', 'deploy-and-call.mjs'), endpoint, artifact],
+      {
+        timeout: 60_000,
+      },
+    );
+    const result = JSON.parse(stdout.trim()) as {
+      address: string;
+      status: number;
+      event: string;
+      greeting: string;
+      chainId: number;
+    };
     expect(result).toMatchObject({ status: 1, event: 'Greeted', greeting: 'called by a Node script' });
     expect(result.address).toMatch(/^0x[0-9a-fA-F]{40}$/);
     // The chain id the script saw is the app's, as the portal shows it.
@@ -132,11 +145,29 @@ describe('portal: a developer', () => {
     const greet = page.getByRole('form', { name: 'Function greet' });
     await greet.getByLabel('t (string)').fill('hello, form');
     await greet.getByRole('button', { name: 'Send' }).click();
-    await expect.poll(() => page.getByTestId('result-greet').textContent().catch(() => ''), { timeout: 30_000 }).toContain('Greeted');
+    await expect
+      .poll(
+        () =>
+          page
+            .getByTestId('result-greet')
+            .textContent()
+            .catch(() => ''),
+        { timeout: 30_000 },
+      )
+      .toContain('Greeted');
     expect(await page.getByTestId('result-greet').textContent()).toContain('hello, form');
     const read = page.getByRole('form', { name: 'Function greeting' });
     await read.getByRole('button', { name: 'Read' }).click();
-    await expect.poll(() => page.getByTestId('result-greeting').textContent().catch(() => ''), { timeout: 15_000 }).toBe('"hello, form"');
+    await expect
+      .poll(
+        () =>
+          page
+            .getByTestId('result-greeting')
+            .textContent()
+            .catch(() => ''),
+        { timeout: 15_000 },
+      )
+      .toBe('"hello, form"');
     await page.screenshot({ path: screenshotPath('developer-06-called') });
   }, 120_000);
 

@@ -44,7 +44,13 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, bo
   const json = text ? (JSON.parse(text) as unknown) : undefined;
   if (!res.ok) {
     const e = (json as { error?: { code: string; message: string; hint?: string; details?: unknown } } | undefined)?.error;
-    const err = new ApiError(res.status, e?.code ?? 'HTTP_' + res.status, e?.message ?? `the portal answered ${res.status}`, e?.hint, e?.details);
+    const err = new ApiError(
+      res.status,
+      e?.code ?? 'HTTP_' + res.status,
+      e?.message ?? `the portal answered ${res.status}`,
+      e?.hint,
+      e?.details,
+    );
     if (res.status === 401 && err.code === 'SIGNED_OUT') for (const l of signedOutListeners) l();
     if (res.status === 429) {
       const after = res.headers.get('retry-after');
@@ -56,7 +62,13 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, bo
 }
 
 /** A user of the portal. */
-export type User = { id: string; email: string; name: string; kind: 'developer' | 'operator' | 'admin' | 'regulator'; createdAt: number };
+export type User = {
+  id: string;
+  email: string;
+  name: string;
+  kind: 'developer' | 'operator' | 'admin' | 'regulator';
+  createdAt: number;
+};
 /** An organisation the user belongs to. */
 export type Org = { id: string; name: string; role: 'owner' | 'admin' | 'member'; createdAt: number };
 /** What `/api/me` answers. */

@@ -39,7 +39,12 @@ export function Field(props: {
       {props.multiline ? (
         <textarea {...common} rows={props.rows ?? 8} spellCheck={false} onChange={(e) => props.onChange(e.target.value)} />
       ) : (
-        <input {...common} type={props.type ?? 'text'} autoComplete={props.autoComplete} onChange={(e) => props.onChange(e.target.value)} />
+        <input
+          {...common}
+          type={props.type ?? 'text'}
+          autoComplete={props.autoComplete}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
       )}
       {props.hint && (
         <p className="hint" id={`${id}-hint`}>
@@ -56,7 +61,15 @@ export function Field(props: {
 }
 
 /** A button that shows a spinner and is disabled while `busy`. */
-export function Button(props: { children: ReactNode; busy?: boolean; onClick?: () => void; type?: 'button' | 'submit'; kind?: 'primary' | 'secondary' | 'danger'; disabled?: boolean; label?: string }) {
+export function Button(props: {
+  children: ReactNode;
+  busy?: boolean;
+  onClick?: () => void;
+  type?: 'button' | 'submit';
+  kind?: 'primary' | 'secondary' | 'danger';
+  disabled?: boolean;
+  label?: string;
+}) {
   return (
     <button
       type={props.type ?? 'button'}
@@ -77,7 +90,8 @@ export function ErrorBox({ error }: { error: unknown }) {
   if (!error) return null;
   const e = error instanceof ApiError ? error : new ApiError(0, 'ERROR', (error as Error).message ?? String(error));
   const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
-  const compilerErrors = e.code === 'COMPILE_FAILED' ? ((e.details as { errors?: { formatted: string }[] } | undefined)?.errors ?? []) : [];
+  const compilerErrors =
+    e.code === 'COMPILE_FAILED' ? ((e.details as { errors?: { formatted: string }[] } | undefined)?.errors ?? []) : [];
   return (
     <div className="error-box" role="alert">
       <p>
@@ -141,7 +155,12 @@ export function Copyable({ text, label, testId }: { text: string; label: string;
 }
 
 /** Tabs with arrow-key navigation (WAI-ARIA tabs pattern). */
-export function Tabs(props: { label: string; tabs: { id: string; title: string }[]; active: string; onSelect: (id: string) => void }) {
+export function Tabs(props: {
+  label: string;
+  tabs: { id: string; title: string }[];
+  active: string;
+  onSelect: (id: string) => void;
+}) {
   const refs = useRef<Record<string, HTMLButtonElement | null>>({});
   const move = (delta: number) => {
     const i = props.tabs.findIndex((t) => t.id === props.active);
@@ -179,7 +198,10 @@ export function Tabs(props: { label: string; tabs: { id: string; title: string }
 }
 
 /** Loads `load()` and reloads when `deps` change; gives data, error, loading and a reload function. */
-export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): { data?: T; error?: unknown; loading: boolean; reload: () => void } {
+export function useAsync<T>(
+  load: () => Promise<T>,
+  deps: unknown[],
+): { data?: T; error?: unknown; loading: boolean; reload: () => void } {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const [tick, setTick] = useState(0);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the caller lists what load depends on

@@ -84,7 +84,7 @@ function Deploy({ appId, onDeployed }: { appId: string; onDeployed: (c: Contract
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    if (!job || job.status !== 'running') return;
+    if (job?.status !== 'running') return;
     const timer = setTimeout(async () => {
       try {
         const { job: next } = await api<{ job: Job }>('GET', `/api/jobs/${job.id}`);
@@ -275,6 +275,7 @@ function FunctionForm({ appId, address, fn }: { appId: string; address: string; 
       </h4>
       {inputs.map((p, i) => (
         <Field
+          // biome-ignore lint/suspicious/noArrayIndexKey: a function's parameters never reorder, and names may repeat or be empty
           key={`${p.name}-${i}`}
           label={`${p.name || `argument ${i + 1}`} (${p.type})`}
           mono
@@ -296,6 +297,7 @@ function FunctionForm({ appId, address, fn }: { appId: string; address: string; 
           {result.status === 'success' ? 'Included' : 'Reverted'} in block {result.blockNumber}:{' '}
           <Link to={`/apps/${appId}/explorer?tx=${result.hash}`}>{result.hash}</Link>
           {result.logs.map((l, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: a receipt's logs are fixed, in log-index order
             <div key={`${l.event}-${i}`}>
               {l.event ?? 'log'} {JSON.stringify(l.args)}
             </div>
