@@ -18,7 +18,8 @@ export type Ready = {
 export function startDev(dataDir: string, nodes: number): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = spawn(
     process.execPath,
-    [BIN, 'dev', '--nodes', String(nodes), '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000'],
+    // No portal: benchmarks measure the nodes, and the portal's usage collector would share their cores.
+    [BIN, 'dev', '--nodes', String(nodes), '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000', '--no-portal'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, POLIS_LOG_LEVEL: process.env.POLIS_LOG_LEVEL ?? 'warn' },

@@ -15,47 +15,42 @@ import { parseArgs } from 'node:util';
 import { hexToBytes, keccak256 as keccak256Bytes, privateKeyToAddress, toChecksumAddress, utf8ToBytes } from '@polis/core';
 import { getAddress, Interface, keccak256 } from 'ethers';
 import { round, startDev, stopDev } from './devnet.js';
-import { compileToken, keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
+import { compileToken, isEntryPoint, keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
 
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 120_000;
 
-const { values: args } = parseArgs({
-  options: {
-    transfers: { type: 'string', default: '10000' },
-    senders: { type: 'string', default: '100' },
-    recipients: { type: 'string', default: '10000' },
-    batch: { type: 'string', default: '250' },
-    concurrency: { type: 'string', default: '4' },
-    /** Submit at most this many transfers per second (0: as fast as the node takes them). */
-    rate: { type: 'string', default: '0' },
-    /** Use a running ledger's endpoint (with the dev accounts) instead of starting `polis dev`. */
-    url: { type: 'string' },
-    /** City nodes of the dev network the bench starts (all validators). */
-    nodes: { type: 'string', default: '1' },
-  },
-});
-const TRANSFERS = positive(args.transfers, '--transfers');
-const SENDERS = positive(args.senders, '--senders');
-const RECIPIENTS = positive(args.recipients, '--recipients');
-const BATCH = positive(args.batch, '--batch');
-const CONCURRENCY = positive(args.concurrency, '--concurrency');
-const RATE = args.rate === '0' ? 0 : positive(args.rate, '--rate');
-const NODES = positive(args.nodes, '--nodes');
+/** Options of one ERC-20 run: the CLI flags of the same names. */
+export type Erc20Options = {
+  transfers: number;
+  senders: number;
+  recipients: number;
+  batch: number;
+  concurrency: number;
+  /** Submit at most this many transfers per second (0: as fast as the node takes them). */
+  rate: number;
+  /** Use a running ledger's endpoint (with the dev accounts) instead of starting `polis dev`. */
+  url?: string | undefined;
+  /** City nodes of the dev network the bench starts (all validators). */
+  nodes: number;
+};
 
 const signTx = (key: Uint8Array, fields: Parameters<typeof signChainTx>[2]) => signChainTx(CHAIN_ID, key, fields);
 
-/** Starts `polis dev --nodes 1` and resolves with its ready line. */
-async function main(): Promise<void> {
+/** Runs the ERC-20 benchmark once and returns the object the CLI prints as its JSON line. */
+export async function runErc20(o: Erc20Options) {
+  // The names of the module constants these options replaced, so that the body reads as before.
+  const { transfers: TRANSFERS, senders: SENDERS, recipients: RECIPIENTS, batch: BATCH, concurrency: CONCURRENCY } = o;
+  const { rate: RATE, nodes: NODES } = o;
   const token = compileToken();
   const iface = new Interface(token.abi as never);
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-erc20-'));
-  const dev = args.url === undefined ? await startDev(dataDir, NODES) : undefined;
+  const dev = o.url === undefined ? await startDev(dataDir, NODES) : undefined;
   const stopOnSignal = () => void (dev ? stopDev(dev.child) : Promise.resolve()).then(() => process.exit(130));
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    const url = args.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
+    const url = o.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
     const client = rpcClient(url);
     const { call, sendBatch, receiptOf } = client;
 
@@ -121,32 +116,56 @@ async function main(): Promise<void> {
       rate: RATE,
       timeoutMs: RUN_TIMEOUT_MS,
     });
-    process.stdout.write(
-      `${JSON.stringify({
-        bench: 'erc20',
-        setup: dev
-          ? `polis dev --nodes ${NODES} (child processes); client in this process over HTTP JSON-RPC to node 0`
-          : `the ledger at ${url}`,
-        transfers: TRANSFERS,
-        senders: SENDERS,
-        rate: RATE === 0 ? 'full speed' : RATE,
-        committed: result.committed,
-        failed: result.failed,
-        rejectedThenResubmitted: result.rejectedThenResubmitted,
-        resubmitted: result.resubmitted,
-        transfersPerSecond: round((result.committed / result.durationMs) * 1000),
-        durationMs: result.durationMs,
-        submitMs: result.submitMs,
-        latencyMs: result.latencyMs,
-        blocks: result.blocks,
-        presignMs: round(signMs),
-        machine: machine(),
-      })}\n`,
-    );
+    return {
+      bench: 'erc20',
+      setup: dev
+        ? `polis dev --nodes ${NODES} (child processes); client in this process over HTTP JSON-RPC to node 0`
+        : `the ledger at ${url}`,
+      transfers: TRANSFERS,
+      senders: SENDERS,
+      rate: RATE === 0 ? 'full speed' : RATE,
+      committed: result.committed,
+      failed: result.failed,
+      rejectedThenResubmitted: result.rejectedThenResubmitted,
+      resubmitted: result.resubmitted,
+      transfersPerSecond: round((result.committed / result.durationMs) * 1000),
+      durationMs: result.durationMs,
+      submitMs: result.submitMs,
+      latencyMs: result.latencyMs,
+      blocks: result.blocks,
+      presignMs: round(signMs),
+      machine: machine(),
+    };
   } finally {
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
     if (dev) await stopDev(dev.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-await main();
+if (isEntryPoint(import.meta.url)) {
+  const { values: args } = parseArgs({
+    options: {
+      transfers: { type: 'string', default: '10000' },
+      senders: { type: 'string', default: '100' },
+      recipients: { type: 'string', default: '10000' },
+      batch: { type: 'string', default: '250' },
+      concurrency: { type: 'string', default: '4' },
+      rate: { type: 'string', default: '0' },
+      url: { type: 'string' },
+      nodes: { type: 'string', default: '1' },
+    },
+  });
+  const result = await runErc20({
+    transfers: positive(args.transfers, '--transfers'),
+    senders: positive(args.senders, '--senders'),
+    recipients: positive(args.recipients, '--recipients'),
+    batch: positive(args.batch, '--batch'),
+    concurrency: positive(args.concurrency, '--concurrency'),
+    rate: args.rate === '0' ? 0 : positive(args.rate, '--rate'),
+    url: args.url,
+    nodes: positive(args.nodes, '--nodes'),
+  });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -3,16 +3,30 @@
  * JSON-RPC over HTTP, and the timed run (submit pre-signed transactions in batches, watch blocks
  * until each has a receipt, time each from its submission to its receipt).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hexToBytes, secp256k1Sign } from '@polis/core';
 import { Signature, Transaction } from 'ethers';
 import solc from 'solc';
 import { percentile, round } from './devnet.js';
 
 type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
+
+/**
+ * Whether the module at `moduleUrl` is the script node was started with: a benchmark runs its CLI
+ * only then, so that `bench/ci.ts` can import its `run` function without starting it.
+ */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === moduleUrl;
+  } catch {
+    return false;
+  }
+}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
@@ -149,6 +163,10 @@ export async function runLoad(o: {
     }
   };
   const watcher = watch();
+  // A watcher that fails (the node is gone) is awaited after the submission; until then its
+  // rejection must not count as unhandled, which solc's handler turns into a crash that skips the
+  // caller's cleanup (stopping the node, removing its data directory).
+  watcher.catch(() => {});
   const queue: number[] = Array.from({ length: total }, (_, i) => i);
   let scheduled = 0;
   const submit = async () => {

@@ -11,24 +11,51 @@ import { parseArgs } from 'node:util';
 import { hexToBytes } from '@polis/core';
 import { Interface } from 'ethers';
 import { percentile, round, startDev, stopDev } from './devnet.js';
-import { compileToken, machine, positive, rpcClient, signTx } from './load.js';
+import { compileToken, isEntryPoint, machine, positive, rpcClient, signTx } from './load.js';
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '32' },
-    url: { type: 'string' },
-  },
-});
-const SECONDS = positive(args.seconds, '--seconds');
-const CONCURRENCY = positive(args.concurrency, '--concurrency');
 const CHAIN_ID = 31337n;
 
-async function main(): Promise<void> {
+/** The read methods the benchmark measures, in the order it runs them. */
+export type ReadMethod = 'eth_call' | 'eth_getBalance';
+
+/** Options of one reads run: the CLI flags of the same names. */
+export type ReadsOptions = {
+  seconds: number;
+  /** Seconds of the same load, not timed, before each method's timed window (the CLI uses none). */
+  warmupSeconds?: number;
+  concurrency: number;
+  url?: string | undefined;
+  /** The methods to measure (the CLI measures both). */
+  methods?: ReadMethod[];
+  /** Called with each method's result as soon as it is measured. */
+  onResult?: (result: ReadsResult) => void;
+};
+
+/** What one method's run measured: the CLI prints it as one JSON line. */
+export type ReadsResult = {
+  bench: 'reads';
+  method: ReadMethod;
+  what: string;
+  concurrency: number;
+  requests: number;
+  errors: number;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  generatorCpuPercent: number;
+  machine: ReturnType<typeof machine>;
+};
+
+/** Runs the reads benchmark once and returns one result per method. */
+export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
+  // The names of the module constants these options replaced, so that the body reads as before.
+  const { seconds: SECONDS, concurrency: CONCURRENCY } = o;
+  const WARMUP_SECONDS = o.warmupSeconds ?? 0;
+  const methods = o.methods ?? ['eth_call', 'eth_getBalance'];
+  const results: ReadsResult[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-reads-'));
-  const dev = args.url === undefined ? await startDev(dataDir, 1) : undefined;
+  const dev = o.url === undefined ? await startDev(dataDir, 1) : undefined;
   try {
-    const url = args.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
+    const url = o.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
     const client = rpcClient(url);
     // Setup (not timed): deploy the test token from dev account 0.
     const token = compileToken();
@@ -44,58 +71,82 @@ async function main(): Promise<void> {
     const hash = (await client.call('eth_sendRawTransaction', [deploy])) as string;
     const receipt = await client.receiptOf(hash);
     if (!receipt.contractAddress) throw new Error('the token deployment failed');
-    const workloads: Array<[string, unknown[]]> = [
+    const workloads: Array<[ReadMethod, unknown[]]> = [
       ['eth_call', [{ to: receipt.contractAddress, data: iface.encodeFunctionData('balanceOf', [holder]) }, 'latest']],
       ['eth_getBalance', [holder, 'latest']],
     ];
-    for (const [method, params] of workloads) {
+    for (const [method, params] of workloads.filter(([m]) => methods.includes(m))) {
       const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
       const latencies: number[] = [];
       let errors = 0;
+      const drive = (ms: number, record: boolean) => {
+        const end = performance.now() + ms;
+        return Promise.all(
+          Array.from({ length: CONCURRENCY }, async () => {
+            while (performance.now() < end) {
+              const t = performance.now();
+              let failed = false;
+              try {
+                const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+                const answer = (await res.json()) as { result?: unknown };
+                failed = !res.ok || answer.result === undefined;
+              } catch {
+                failed = true;
+              }
+              if (!record) continue;
+              if (failed) errors++;
+              latencies.push(performance.now() - t);
+            }
+          }),
+        );
+      };
+      // A fresh node serves its first seconds of reads at a third of its speed (the JIT has not
+      // compiled the gateway path yet): the warm-up keeps that out of the timed window.
+      if (WARMUP_SECONDS > 0) await drive(WARMUP_SECONDS * 1000, false);
       const cpu0 = process.cpuUsage();
       const start = performance.now();
-      const end = start + SECONDS * 1000;
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (performance.now() < end) {
-            const t = performance.now();
-            try {
-              const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-              const answer = (await res.json()) as { result?: unknown };
-              if (!res.ok || answer.result === undefined) errors++;
-            } catch {
-              errors++;
-            }
-            latencies.push(performance.now() - t);
-          }
-        }),
-      );
+      await drive(SECONDS * 1000, true);
       const elapsed = performance.now() - start;
       const cpu = process.cpuUsage(cpu0);
       latencies.sort((a, b) => a - b);
-      process.stdout.write(
-        `${JSON.stringify({
-          bench: 'reads',
-          method,
-          what: method === 'eth_call' ? 'balanceOf of the test ERC-20' : 'an account balance',
-          concurrency: CONCURRENCY,
-          requests: latencies.length,
-          errors,
-          requestsPerSecond: round((latencies.length / elapsed) * 1000),
-          latencyMs: {
-            p50: round(percentile(latencies, 50), 2),
-            p99: round(percentile(latencies, 99), 2),
-            max: round(latencies[latencies.length - 1] ?? Number.NaN, 2),
-          },
-          generatorCpuPercent: round(((cpu.user + cpu.system) / 1000 / elapsed) * 100),
-          machine: machine(),
-        })}\n`,
-      );
+      const result: ReadsResult = {
+        bench: 'reads',
+        method,
+        what: method === 'eth_call' ? 'balanceOf of the test ERC-20' : 'an account balance',
+        concurrency: CONCURRENCY,
+        requests: latencies.length,
+        errors,
+        requestsPerSecond: round((latencies.length / elapsed) * 1000),
+        latencyMs: {
+          p50: round(percentile(latencies, 50), 2),
+          p99: round(percentile(latencies, 99), 2),
+          max: round(latencies[latencies.length - 1] ?? Number.NaN, 2),
+        },
+        generatorCpuPercent: round(((cpu.user + cpu.system) / 1000 / elapsed) * 100),
+        machine: machine(),
+      };
+      results.push(result);
+      o.onResult?.(result);
     }
   } finally {
     if (dev) await stopDev(dev.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
+  return results;
 }
 
-await main();
+if (isEntryPoint(import.meta.url)) {
+  const { values: args } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '10' },
+      concurrency: { type: 'string', default: '32' },
+      url: { type: 'string' },
+    },
+  });
+  await runReads({
+    seconds: positive(args.seconds, '--seconds'),
+    concurrency: positive(args.concurrency, '--concurrency'),
+    url: args.url,
+    onResult: (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+  });
+}

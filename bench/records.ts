@@ -16,7 +16,7 @@ import { bytesToHex, keccak256 as keccak256Bytes, utf8ToBytes } from '@polis/cor
 import { RECORD_BATCH_MAX, RECORDS_ABI, RECORDS_ADDRESS } from '@polis/execution';
 import { Interface, keccak256 } from 'ethers';
 import { round, startDev, stopDev } from './devnet.js';
-import { keyOf, machine, positive, rpcClient, runLoad, signTx } from './load.js';
+import { isEntryPoint, keyOf, machine, positive, rpcClient, runLoad, signTx } from './load.js';
 
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 180_000;
@@ -27,39 +27,35 @@ const RUN_TIMEOUT_MS = 180_000;
 const GAS_PER_RECORD = 45_000n;
 const GAS_PER_TX = 60_000n;
 
-const { values: args } = parseArgs({
-  options: {
-    records: { type: 'string', default: '20000' },
-    /** Records per transaction: `recordBatch` of this many, or `record` when 1. */
-    'per-tx': { type: 'string', default: '100' },
-    senders: { type: 'string', default: '20' },
-    /** Transactions per JSON-RPC batch request. */
-    batch: { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: '4' },
-    /** Submit at most this many transactions per second (0: as fast as the node takes them). */
-    rate: { type: 'string', default: '0' },
-    url: { type: 'string' },
-    nodes: { type: 'string', default: '1' },
-  },
-});
-const RECORDS = positive(args.records, '--records');
-const PER_TX = positive(args['per-tx'], '--per-tx');
-const SENDERS = positive(args.senders, '--senders');
-const BATCH = positive(args.batch, '--batch');
-const CONCURRENCY = positive(args.concurrency, '--concurrency');
-const RATE = args.rate === '0' ? 0 : positive(args.rate, '--rate');
-const NODES = positive(args.nodes, '--nodes');
-if (PER_TX > RECORD_BATCH_MAX) throw new Error(`--per-tx must be at most ${RECORD_BATCH_MAX}`);
+/** Options of one records run: the CLI flags of the same names. */
+export type RecordsOptions = {
+  records: number;
+  /** Records per transaction: `recordBatch` of this many, or `record` when 1. */
+  perTx: number;
+  senders: number;
+  /** Transactions per JSON-RPC batch request. */
+  batch: number;
+  concurrency: number;
+  /** Submit at most this many transactions per second (0: as fast as the node takes them). */
+  rate: number;
+  url?: string | undefined;
+  nodes: number;
+};
 
-async function main(): Promise<void> {
+/** Runs the records benchmark once and returns the object the CLI prints as its JSON line. */
+export async function runRecords(o: RecordsOptions) {
+  // The names of the module constants these options replaced, so that the body reads as before.
+  const { records: RECORDS, perTx: PER_TX, senders: SENDERS, batch: BATCH, concurrency: CONCURRENCY } = o;
+  const { rate: RATE, nodes: NODES } = o;
+  if (PER_TX > RECORD_BATCH_MAX) throw new Error(`--per-tx must be at most ${RECORD_BATCH_MAX}`);
   const iface = new Interface(RECORDS_ABI as never);
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-records-'));
-  const dev = args.url === undefined ? await startDev(dataDir, NODES) : undefined;
+  const dev = o.url === undefined ? await startDev(dataDir, NODES) : undefined;
   const stopOnSignal = () => void (dev ? stopDev(dev.child) : Promise.resolve()).then(() => process.exit(130));
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    const url = args.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
+    const url = o.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
     const client = rpcClient(url);
     const to = bytesToHex(RECORDS_ADDRESS);
     const tag = bytesToHex(keccak256Bytes(utf8ToBytes('bench')));
@@ -111,34 +107,58 @@ async function main(): Promise<void> {
       const out = (await client.call('eth_call', [{ to, data: iface.encodeFunctionData('getRecord', [h]) }, 'latest'])) as string;
       if (!iface.decodeFunctionResult('getRecord', out)[0]) throw new Error(`record ${h} is missing after the run`);
     }
-    process.stdout.write(
-      `${JSON.stringify({
-        bench: 'records',
-        setup: dev
-          ? `polis dev --nodes ${NODES} (child processes, all validators); client in this process over HTTP JSON-RPC to node 0`
-          : `the ledger at ${url}`,
-        records: RECORDS,
-        recordsPerTx: PER_TX,
-        transactions: txCount,
-        senders: SENDERS,
-        rate: RATE === 0 ? 'full speed' : RATE,
-        committedTransactions: result.committed,
-        failedTransactions: result.failed,
-        recordsPerSecond: round((RECORDS / result.durationMs) * 1000),
-        transactionsPerSecond: round((result.committed / result.durationMs) * 1000),
-        durationMs: result.durationMs,
-        submitMs: result.submitMs,
-        latencyMs: result.latencyMs,
-        blocks: result.blocks,
-        rejectedThenResubmitted: result.rejectedThenResubmitted,
-        presignMs: round(signMs),
-        machine: machine(),
-      })}\n`,
-    );
+    return {
+      bench: 'records',
+      setup: dev
+        ? `polis dev --nodes ${NODES} (child processes, all validators); client in this process over HTTP JSON-RPC to node 0`
+        : `the ledger at ${url}`,
+      records: RECORDS,
+      recordsPerTx: PER_TX,
+      transactions: txCount,
+      senders: SENDERS,
+      rate: RATE === 0 ? 'full speed' : RATE,
+      committedTransactions: result.committed,
+      failedTransactions: result.failed,
+      recordsPerSecond: round((RECORDS / result.durationMs) * 1000),
+      transactionsPerSecond: round((result.committed / result.durationMs) * 1000),
+      durationMs: result.durationMs,
+      submitMs: result.submitMs,
+      latencyMs: result.latencyMs,
+      blocks: result.blocks,
+      rejectedThenResubmitted: result.rejectedThenResubmitted,
+      presignMs: round(signMs),
+      machine: machine(),
+    };
   } finally {
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
     if (dev) await stopDev(dev.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-await main();
+if (isEntryPoint(import.meta.url)) {
+  const { values: args } = parseArgs({
+    options: {
+      records: { type: 'string', default: '20000' },
+      'per-tx': { type: 'string', default: '100' },
+      senders: { type: 'string', default: '20' },
+      batch: { type: 'string', default: '20' },
+      concurrency: { type: 'string', default: '4' },
+      rate: { type: 'string', default: '0' },
+      url: { type: 'string' },
+      nodes: { type: 'string', default: '1' },
+    },
+  });
+  const result = await runRecords({
+    records: positive(args.records, '--records'),
+    perTx: positive(args['per-tx'], '--per-tx'),
+    senders: positive(args.senders, '--senders'),
+    batch: positive(args.batch, '--batch'),
+    concurrency: positive(args.concurrency, '--concurrency'),
+    rate: args.rate === '0' ? 0 : positive(args.rate, '--rate'),
+    url: args.url,
+    nodes: positive(args.nodes, '--nodes'),
+  });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

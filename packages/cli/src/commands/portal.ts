@@ -76,11 +76,24 @@ export function registerPortalCommand(program: Command, print: Print): void {
       if (opts.json) print(JSON.stringify({ ready: true, url: portal.url, pid: process.pid }));
       else print(`Polis portal at ${portal.url}`);
       await new Promise<void>((done) => {
-        const stop = () => void portal.close().then(done);
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          void portal.close().then(() => {
+            // A resumed stdin (below) would keep the process alive after the portal has closed.
+            process.stdin.destroy();
+            done();
+          });
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        // Started by `polis dev`: exit with it (its stdin pipe closes when it dies).
-        if (process.env.POLIS_EXIT_WITH_PARENT === '1') process.stdin.once('end', stop).resume();
+        // Started by `polis dev`: stop when the parent goes away (its stdin pipe closes).
+        if (process.env.POLIS_EXIT_WITH_PARENT === '1') {
+          process.stdin.on('close', stop);
+          process.stdin.on('end', stop);
+          process.stdin.resume();
+        }
       });
     });
 }
