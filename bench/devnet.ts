@@ -19,7 +19,20 @@ export function startDev(dataDir: string, nodes: number): Promise<{ child: Child
   const child = spawn(
     process.execPath,
     // No portal: benchmarks measure the nodes, and the portal's usage collector would share their cores.
-    [BIN, 'dev', '--nodes', String(nodes), '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000', '--no-portal'],
+    [
+      BIN,
+      'dev',
+      '--nodes',
+      String(nodes),
+      '--json',
+      '--base-port',
+      '0',
+      '--data',
+      dataDir,
+      '--heartbeat-ms',
+      '1000',
+      '--no-portal',
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, POLIS_LOG_LEVEL: process.env.POLIS_LOG_LEVEL ?? 'warn' },

@@ -76,7 +76,7 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 beforeAll(async () => {
   child = spawn(
     process.execPath,
-    [BIN, 'dev', '--nodes', '5', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000'],
+    [BIN, 'dev', '--nodes', '5', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '1000', '--no-portal'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   ready = await new Promise<Ready>((done, fail) => {

@@ -50,7 +50,7 @@ function alive(pid: number): boolean {
 function startDev(): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = spawn(
     process.execPath,
-    [BIN, 'dev', '--nodes', '1', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '200'],
+    [BIN, 'dev', '--nodes', '1', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '200', '--no-portal'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, POLIS_LOG_LEVEL: 'warn' },

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex, generateSecp256k1PrivateKey } from '@polis/core';
-import { NODE_FILES } from '@polis/node';
+import { DEFAULT_PLANS, NODE_FILES } from '@polis/node';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
@@ -123,6 +123,11 @@ beforeAll(async () => {
       threshold: 2,
       operator: ADMINS[0]?.address as string,
       autoApproveApps: true,
+      // A plan the network offers and the portal's price table does not know.
+      plans: {
+        ...DEFAULT_PLANS,
+        pilot: { requestsPerSec: 10, txPerSec: 5, bytesInPerSec: 1_000_000, bytesOutPerSec: 1_000_000 },
+      },
     },
   });
   pinPort(dev);
@@ -367,11 +372,11 @@ describe.each(ENGINES)('usage and bills on $name', ({ make }) => {
     expect(bad.status).toBe(400);
     expect(bad.body.error?.message).toMatch(/YYYY-MM/);
     const unpriced = `dedi-${suffix}`;
-    await makeApp(portal, call, unpriced, 'dedicated');
+    await makeApp(portal, call, unpriced, 'pilot');
     const res = await call('GET', `/api/apps/${unpriced}/bill?month=2024-02`);
     expect(res.status).toBe(409);
     expect(res.body.error?.code).toBe('PLAN_NOT_PRICED');
-    expect(res.body.error?.message).toMatch(/dedicated/);
+    expect(res.body.error?.message).toMatch(/pilot/);
   }, 60_000);
 
   it('error: signed out, or another organisation’s app, is refused', async () => {

@@ -80,7 +80,7 @@ type DevOptions = {
   basePort: string;
   heartbeatMs: string;
   portal: boolean;
-  portalPort: string;
+  portalPort?: string;
   reviewApps?: boolean;
 };
 
@@ -258,7 +258,7 @@ export function registerDevCommand(program: Command, print: Print): void {
     .option('--data <dir>', 'data directory (default: a fresh temporary one); reusing one resumes its chain')
     .option('--base-port <port>', 'JSON-RPC port of node 0; node i uses base+i (0 picks free ports)', '8545')
     .option('--heartbeat-ms <ms>', 'an idle ledger makes one empty block this often', '10000')
-    .option('--portal-port <port>', 'the web portal’s port (0 picks a free one)', '3000')
+    .option('--portal-port <port>', 'the web portal’s port (0 picks a free one; default 3000, or free with --base-port 0)')
     .option('--no-portal', 'do not start the web portal')
     .option('--review-apps', 'app requests wait for the alliance’s approval (when the network is created)')
     .action(async (opts: DevOptions) => {
@@ -277,7 +277,8 @@ export function registerDevCommand(program: Command, print: Print): void {
         );
       }
       const dataDir = resolve(opts.data ?? mkdtempSync(join(tmpdir(), 'polis-dev-')));
-      const portalPort = parsePort(opts.portalPort, '--portal-port');
+      // With --base-port 0 (free ports, as tests and benchmarks run it) the portal takes a free port too.
+      const portalPort = parsePort(opts.portalPort ?? (opts.basePort === '0' ? '0' : '3000'), '--portal-port');
       const { configs, passwordFile, keys } = await prepare(
         dataDir,
         nodes,

@@ -75,6 +75,8 @@ export type NetworkOptions = {
 };
 
 const HEALTH_CACHE_MS = 2_000;
+/** How many times a call refused with 429 is tried again (after its Retry-After, at most 5 s each). */
+export const RATE_LIMIT_RETRIES = 5;
 
 /** A client of the network's gateways. */
 export class Network {
@@ -94,12 +96,22 @@ export class Network {
 
   /** Calls a JSON-RPC method at `url`; an error answer throws `NetworkError` RPC_ERROR with the node's message. */
   async rpc<T>(url: string, method: string, params: unknown[] = [], headers: Record<string, string> = {}): Promise<T> {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    const request = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    let res = await request();
+    // The portal speaks for many users, so it meets the gateways' per-client limits (429) more
+    // than one person would: it waits as told and tries again, a bounded number of times.
+    for (let retry = 0; res.status === 429 && retry < RATE_LIMIT_RETRIES; retry++) {
+      const after = Number(res.headers.get('retry-after') ?? '1');
+      await res.body?.cancel();
+      await new Promise((done) => setTimeout(done, Math.min(Number.isFinite(after) && after > 0 ? after : 1, 5) * 1000));
+      res = await request();
+    }
     const body = (await res.json().catch(() => ({}))) as { result?: T; error?: { code: number; message: string } };
     if (body.error) {
       throw new NetworkError({ code: NetworkErrorCode.RPC_ERROR, method, rpcCode: body.error.code }, body.error.message);

@@ -46,7 +46,7 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, bo
     const e = (json as { error?: { code: string; message: string; hint?: string; details?: unknown } } | undefined)?.error;
     const err = new ApiError(
       res.status,
-      e?.code ?? 'HTTP_' + res.status,
+      e?.code ?? `HTTP_${res.status}`,
       e?.message ?? `the portal answered ${res.status}`,
       e?.hint,
       e?.details,

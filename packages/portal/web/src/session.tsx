@@ -3,7 +3,7 @@
  * session is gone (the user is sent to sign-in with a link back to where they were).
  */
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
-import { ApiError, api, type Me, onSignedOut } from './api.js';
+import { api, type Me, onSignedOut } from './api.js';
 import { navigate } from './router.js';
 
 type Session = { me?: Me; loading: boolean; setMe: (me: Me | undefined) => void; signOut: () => Promise<void> };
@@ -20,10 +20,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         setMe(m);
         setLoading(false);
       },
-      (err: unknown) => {
-        if (!(err instanceof ApiError && err.status === 401)) console.error(err);
-        setLoading(false);
-      },
+      // Signed out (401) or the portal unreachable: either way the sign-in page shows, and its
+      // own request says what is wrong.
+      () => setLoading(false),
     );
     return onSignedOut(() => {
       setMe(undefined);

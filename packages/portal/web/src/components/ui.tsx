@@ -100,9 +100,9 @@ export function ErrorBox({ error }: { error: unknown }) {
         {retry ? ` You can try again in ${retry} seconds.` : ''}
       </p>
       {compilerErrors.length > 0 && (
-        <pre className="compiler-errors" aria-label="Compiler errors">
-          {compilerErrors.map((c) => c.formatted).join('\n')}
-        </pre>
+        <figure aria-label="Compiler errors">
+          <pre className="compiler-errors">{compilerErrors.map((c) => c.formatted).join('\n')}</pre>
+        </figure>
       )}
     </div>
   );

@@ -10,7 +10,7 @@ import { useSession } from '../session.js';
 
 function safeNext(next: string | null): string | undefined {
   // Only paths of this site: never an absolute URL (an open redirect).
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : undefined;
+  return next?.startsWith('/') && !next.startsWith('//') ? next : undefined;
 }
 
 /** The sign-in page. */
