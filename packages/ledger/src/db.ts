@@ -139,6 +139,13 @@ export class LedgerDatabase {
     return result;
   }
 
+  /** The bytes of the environment's data file in use (every page up to the last one written, free ones included). */
+  storageBytes(): number {
+    this.assertOpen();
+    const stats = this.#root.getStats() as { pageSize: number; lastPageNumber: number };
+    return (stats.lastPageNumber + 1) * stats.pageSize;
+  }
+
   /** Closes the environment; reads and writes afterwards throw. */
   async close(): Promise<void> {
     if (this.#closed) return;

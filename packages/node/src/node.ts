@@ -304,6 +304,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           calls,
           decode: (raw) => decodeTx(raw, common),
           submit,
+          storageBytes: () => db.storageBytes(),
           ...(system ? { suspended: () => getApp(system.app.state, g.id)?.status === 'suspended' } : {}),
         };
         return {

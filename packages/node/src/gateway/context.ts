@@ -43,6 +43,8 @@ export type GatewayLedger = {
   submit(raw: Uint8Array): Uint8Array;
   /** Whether the alliance suspended the app: it then takes no transactions (reads go on). */
   suspended?: () => boolean;
+  /** The bytes the ledger's database holds on this node (its blocks, state and indexes). */
+  storageBytes?: () => number;
 };
 
 /** Why a suspended app refuses a transaction. */

@@ -164,7 +164,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(options.identity
         ? { node: { publicKey: options.identity.publicKey, name: options.identity.name }, peers: options.identity.peers() }
         : {}),
-      ledgers: [...options.ledgers.values()].map((l) => ({ id: l.id, height: l.chain.head(), mempool: l.mempool.size })),
+      ledgers: [...options.ledgers.values()].map((l) => ({
+        id: l.id,
+        height: l.chain.head(),
+        mempool: l.mempool.size,
+        ...(l.storageBytes ? { storageBytes: l.storageBytes() } : {}),
+      })),
       uptimeMs: Date.now() - started,
       version: options.version,
     }));

@@ -50,7 +50,7 @@ export type NodeView = NodeRecord & {
     ok: boolean;
     latencyMs?: number;
     apps?: string[];
-    ledgers?: { id: string; height: number; mempool: number }[];
+    ledgers?: { id: string; height: number; mempool: number; storageBytes?: number }[];
     peers?: number;
   };
 };
@@ -61,7 +61,7 @@ type Health = {
   apps: string[];
   node?: { publicKey: string; name: string };
   peers?: string[];
-  ledgers?: { id: string; height: number; mempool: number }[];
+  ledgers?: { id: string; height: number; mempool: number; storageBytes?: number }[];
 };
 
 /** Options of `Network`. */
@@ -235,6 +235,16 @@ export class Network {
       );
     }
     return urls;
+  }
+
+  /** The bytes the app's ledger holds, as the largest of the nodes that serve it report (`/healthz`); undefined when none does. */
+  async storageOf(appId: string): Promise<number | undefined> {
+    let most: number | undefined;
+    for (const h of (await this.health()).values()) {
+      const bytes = h.health?.ledgers?.find((l) => l.id === appId)?.storageBytes;
+      if (bytes !== undefined && (most === undefined || bytes > most)) most = bytes;
+    }
+    return most;
   }
 
   /** Forgets cached health (after a change the caller knows of). */

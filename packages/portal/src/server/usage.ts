@@ -19,13 +19,12 @@
  * The collector's own read is a request the gateway counts (the reading includes it); it is the
  * portal's, not the app's, so each reading's delta is one request less.
  *
- * Storage: the gateway reports how many bytes committed transactions added since it started, not
- * how many bytes the ledger holds, and no route of the network gives a ledger's size. The store
- * bills storage as a level (bytes kept per hour), so the collector records 0 rather than a number
- * it would have to invent.
+ * Storage is a level, not a counter: the store bills bytes kept per hour, so once per hourly bucket
+ * the collector records the ledger's size, the largest that the nodes serving it report in
+ * `/healthz` (each node's LMDB data file in use: blocks, state and indexes).
  */
 import type { PortalContext } from './http.js';
-import { recordUsage } from './store/index.js';
+import { bucketStart, recordUsage } from './store/index.js';
 
 /** The longest a collection waits for one gateway. */
 export const USAGE_READ_TIMEOUT_MS = 5_000;
@@ -116,6 +115,8 @@ export type UsageCollector = {
 export function startUsageCollector(ctx: PortalContext, options: UsageCollectorOptions): UsageCollector {
   const startedAt = ctx.now();
   const apps = new Map<string, AppCounters>();
+  /** The hourly bucket each app's storage was last recorded in. */
+  const storageRecorded = new Map<string, number>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();
@@ -142,14 +143,23 @@ export function startUsageCollector(ctx: PortalContext, options: UsageCollectorO
       apps.set(appId, counters);
     }
     const d = counters.step(ordered);
-    if (d.requests === 0 && d.transactions === 0 && d.gas === 0) return;
+    const at = ctx.now();
+    let storageBytes = 0;
+    if (storageRecorded.get(appId) !== bucketStart(at)) {
+      const size = await ctx.network.storageOf(appId);
+      if (size !== undefined) {
+        storageBytes = size;
+        storageRecorded.set(appId, bucketStart(at));
+      }
+    }
+    if (d.requests === 0 && d.transactions === 0 && d.gas === 0 && storageBytes === 0) return;
     await recordUsage(ctx.db, {
       appId,
-      at: ctx.now(),
+      at,
       requests: d.requests,
       transactions: d.transactions,
       gas: d.gas,
-      storageBytes: 0,
+      storageBytes,
     });
   };
 
@@ -157,6 +167,7 @@ export function startUsageCollector(ctx: PortalContext, options: UsageCollectorO
     const known = (await ctx.apps.all()).slice(0, USAGE_APPS_MAX);
     const ids = new Set(known.map((a) => a.appId));
     for (const id of [...apps.keys()]) if (!ids.has(id)) apps.delete(id);
+    for (const id of [...storageRecorded.keys()]) if (!ids.has(id)) storageRecorded.delete(id);
     for (const app of known) {
       if (stopped) return;
       try {

@@ -97,7 +97,7 @@ export const usageRoutes: RouteModule = (app, ctx) => {
         ...(limitsNote ? { note: limitsNote } : {}),
       },
       storageNote:
-        "the network does not report a ledger's size yet (a gateway reports only what committed transactions added since it started), so storage is recorded as 0",
+        "the ledger's size on the largest of its nodes (blocks, state and indexes), sampled once an hour; the bill counts it per hour kept",
     };
   });
 
