@@ -14,9 +14,10 @@ import { encodeFunctionData, type Hex, keccak256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
+import { type DevNode, rpcCall } from '../../node/test/devNode.js';
 import { type Portal, startPortal } from '../src/index.js';
 import { LIVE_SOCKETS_PER_USER_MAX } from '../src/server/routes/explorer.js';
+import { portalClient, startGovernedNode } from './portalClient.js';
 import { ENGINES, type Engine } from './storeFixture.js';
 
 const ADMINS = [0, 1, 2].map((i) => ({ address: `0x${String(i + 7).repeat(40)}` }));
@@ -33,40 +34,14 @@ contract Greeter {
 let dev: DevNode;
 
 beforeAll(async () => {
-  dev = await startDevNode({
-    heartbeatMs: 300,
-    system: {
-      chainId: 43_000,
-      admins: ADMINS.map((a) => a.address),
-      threshold: 2,
-      operator: ADMINS[0]?.address as string,
-      autoApproveApps: true,
-    },
-  });
+  dev = await startGovernedNode({ chainId: 43_000, heartbeatMs: 300, admins: ADMINS });
 }, 60_000);
 
 afterAll(async () => {
   await dev?.close();
 });
 
-type Answer<T> = { status: number; body: T & { error?: { code: string; message: string; hint?: string } } };
-
-/** A browser-like client: keeps the session cookie. */
-function client(base: string) {
-  let cookie = '';
-  const call = async <T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<Answer<T>> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(cookie ? { cookie } : {}) },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set) cookie = set.split(';')[0] as string;
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Answer<T>['body'] };
-  };
-  return Object.assign(call, { cookie: () => cookie });
-}
+const client = portalClient;
 
 type Arg = { name: string; type: string; value: unknown; indexed?: boolean };
 type Log = { address: string; contract?: string; event?: string; args?: Arg[]; matchedBy?: string };

@@ -8,59 +8,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
+import { type DevNode, rpcCall } from '../../node/test/devNode.js';
 import { type Portal, startPortal } from '../src/index.js';
+import { portalClient, startGovernedNode } from './portalClient.js';
 import { ENGINES, type Engine } from './storeFixture.js';
-
-const ADMINS = [0, 1, 2].map((i) => ({ address: `0x${String(i + 1).repeat(40)}` }));
 
 let dev: DevNode;
 
 beforeAll(async () => {
-  dev = await startDevNode({
-    heartbeatMs: 200,
-    system: {
-      chainId: 41_000,
-      admins: ADMINS.map((a) => a.address),
-      threshold: 2,
-      operator: ADMINS[0]?.address as string,
-      autoApproveApps: true,
-    },
-  });
+  dev = await startGovernedNode({ chainId: 41_000, heartbeatMs: 200 });
 }, 60_000);
 
 afterAll(async () => {
   await dev?.close();
 });
 
-/** A browser-like client: keeps the session cookie. */
-function client(base: string) {
-  let cookie = '';
-  return async function call<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ) {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(cookie ? { cookie } : {}),
-        ...headers,
-      },
-      body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set) cookie = set.split(';')[0] as string;
-    const text = await res.text();
-    return {
-      status: res.status,
-      headers: res.headers,
-      body: (text ? JSON.parse(text) : {}) as T & { error?: { code: string; message: string; hint?: string } },
-    };
-  };
-}
+const client = portalClient;
 
 const GREETER = `// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;

@@ -15,10 +15,11 @@ import { devAccount } from '@polis/node';
 import { Wallet } from 'ethers';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
+import { type DevNode, rpcCall } from '../../node/test/devNode.js';
 import { type Portal, startPortal } from '../src/index.js';
 import { EXPORT_ROWS_MAX, joinExportPages } from '../src/server/routes/regulator.js';
 import { isPortalError, PortalErrorCode } from '../src/server/store/index.js';
+import { portalClient, startGovernedNode } from './portalClient.js';
 import { ENGINES, type Engine } from './storeFixture.js';
 
 const ADMINS = [0, 1, 2].map((i) => devAccount(i));
@@ -28,45 +29,14 @@ const TRANSFERS = 3;
 let dev: DevNode;
 
 beforeAll(async () => {
-  dev = await startDevNode({
-    heartbeatMs: 200,
-    system: {
-      chainId: 42_000,
-      admins: ADMINS.map((a) => a.address),
-      threshold: 2,
-      operator: ADMINS[0]?.address as string,
-      autoApproveApps: true,
-    },
-  });
+  dev = await startGovernedNode({ chainId: 42_000, heartbeatMs: 200, admins: ADMINS });
 }, 60_000);
 
 afterAll(async () => {
   await dev?.close();
 });
 
-type Answer<T> = {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: T & { error?: { code: string; message: string; hint?: string } };
-};
-
-/** A browser-like client: keeps the session cookie; JSON answers are parsed, others kept as text. */
-function client(base: string) {
-  let cookie = '';
-  return async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<Answer<T>> {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(cookie ? { cookie } : {}) },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set) cookie = set.split(';')[0] as string;
-    const text = await res.text();
-    const json = res.headers.get('content-type')?.startsWith('application/json') && text ? JSON.parse(text) : {};
-    return { status: res.status, headers: res.headers, text, body: json };
-  };
-}
+const client = portalClient;
 
 /** An action enacted by the alliance: admin 0 proposes, admin 1 approves (threshold 2 of 3). */
 async function enact(portal: Portal, action: Action): Promise<void> {

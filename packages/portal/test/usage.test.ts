@@ -12,7 +12,7 @@ import { bytesToHex, generateSecp256k1PrivateKey } from '@polis/core';
 import { DEFAULT_PLANS, NODE_FILES } from '@polis/node';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevNode, rpcCall, startDevNode } from '../../node/test/devNode.js';
+import { type DevNode, rpcCall } from '../../node/test/devNode.js';
 import { type Portal, PRICES, recordUsage, startPortal } from '../src/index.js';
 import {
   AppCounters,
@@ -21,6 +21,7 @@ import {
   startUsageCollector,
   type UsageCollector,
 } from '../src/server/usage.js';
+import { portalClient, startGovernedNode } from './portalClient.js';
 import { ENGINES, type Engine } from './storeFixture.js';
 
 const ADMINS = [0, 1, 2].map((i) => ({ address: `0x${String(i + 4).repeat(40)}` }));
@@ -115,20 +116,12 @@ function pinPort(node: DevNode): void {
 }
 
 beforeAll(async () => {
-  dev = await startDevNode({
+  dev = await startGovernedNode({
+    chainId: 42_000,
     heartbeatMs: 500,
-    system: {
-      chainId: 42_000,
-      admins: ADMINS.map((a) => a.address),
-      threshold: 2,
-      operator: ADMINS[0]?.address as string,
-      autoApproveApps: true,
-      // A plan the network offers and the portal's price table does not know.
-      plans: {
-        ...DEFAULT_PLANS,
-        pilot: { requestsPerSec: 10, txPerSec: 5, bytesInPerSec: 1_000_000, bytesOutPerSec: 1_000_000 },
-      },
-    },
+    admins: ADMINS,
+    // A plan the network offers and the portal's price table does not know.
+    plans: { ...DEFAULT_PLANS, pilot: { requestsPerSec: 10, txPerSec: 5, bytesInPerSec: 1_000_000, bytesOutPerSec: 1_000_000 } },
   });
   pinPort(dev);
 }, 60_000);
@@ -137,21 +130,7 @@ afterAll(async () => {
   await dev?.close();
 });
 
-/** A browser-like client: keeps the session cookie. */
-function client(base: string) {
-  let cookie = '';
-  return async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(cookie ? { cookie } : {}) },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set) cookie = set.split(';')[0] as string;
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T & { error?: { code: string; message: string } } };
-  };
-}
+const client = portalClient;
 
 /** An app created through the portal's API, with its first client key and the portal's own key. */
 async function makeApp(
