@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hexToBytes } from '@polis/core';
+import { hexToBytes, privateKeyToAddress, toChecksumAddress } from '@polis/core';
 import { Interface } from 'ethers';
 import { percentile, round, startDev, stopDev } from './devnet.js';
+import { driveHttp } from './http.js';
 import { compileToken, isEntryPoint, machine, positive, rpcClient, signTx } from './load.js';
 
 const CHAIN_ID = 31337n;
@@ -24,6 +25,8 @@ export type ReadsOptions = {
   /** Seconds of the same load, not timed, before each method's timed window (the CLI uses none). */
   warmupSeconds?: number;
   concurrency: number;
+  /** The accounts the requests ask about, in rotation (1: the same request every time). */
+  holders?: number;
   url?: string | undefined;
   /** The methods to measure (the CLI measures both). */
   methods?: ReadMethod[];
@@ -37,6 +40,7 @@ export type ReadsResult = {
   method: ReadMethod;
   what: string;
   concurrency: number;
+  holders: number;
   requests: number;
   errors: number;
   requestsPerSecond: number;
@@ -50,6 +54,7 @@ export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
   // The names of the module constants these options replaced, so that the body reads as before.
   const { seconds: SECONDS, concurrency: CONCURRENCY } = o;
   const WARMUP_SECONDS = o.warmupSeconds ?? 0;
+  const HOLDERS = o.holders ?? 1;
   const methods = o.methods ?? ['eth_call', 'eth_getBalance'];
   const results: ReadsResult[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-reads-'));
@@ -61,7 +66,8 @@ export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
     const token = compileToken();
     const iface = new Interface(token.abi as never);
     const owner = hexToBytes(dev?.ready.accounts[0]?.privateKey ?? `0x${'01'.repeat(32)}`);
-    const holder = dev?.ready.accounts[0]?.address ?? `0x${'01'.repeat(20)}`;
+    // The deployer holds the whole supply; with --url it is the key 0x0101…01 (a funded dev key there).
+    const holder = toChecksumAddress(privateKeyToAddress(owner));
     const nonce = Number(await client.call('eth_getTransactionCount', [holder, 'pending']));
     const deploy = signTx(CHAIN_ID, owner, {
       nonce,
@@ -71,35 +77,35 @@ export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
     const hash = (await client.call('eth_sendRawTransaction', [deploy])) as string;
     const receipt = await client.receiptOf(hash);
     if (!receipt.contractAddress) throw new Error('the token deployment failed');
-    const workloads: Array<[ReadMethod, unknown[]]> = [
-      ['eth_call', [{ to: receipt.contractAddress, data: iface.encodeFunctionData('balanceOf', [holder]) }, 'latest']],
-      ['eth_getBalance', [holder, 'latest']],
+    // Request i asks about holder i mod --holders: the deployer first, then addresses that hold
+    // nothing (a full call all the same). More holders than requests per block means no two
+    // requests in a block are the same call.
+    const holders = [holder, ...Array.from({ length: HOLDERS - 1 }, (_, k) => `0x${(k + 1).toString(16).padStart(40, '0')}`)];
+    const who = (i: number) => holders[i % holders.length] as string;
+    const to = receipt.contractAddress;
+    const balanceOf = iface.getFunction('balanceOf')?.selector as string;
+    const workloads: Array<[ReadMethod, (i: number) => unknown[]]> = [
+      // balanceOf(address): its selector, then the address as a word (ethers' encoder is slow at 100,000).
+      ['eth_call', (i) => [{ to, data: `${balanceOf}${who(i).slice(2).toLowerCase().padStart(64, '0')}` }, 'latest']],
+      ['eth_getBalance', (i) => [who(i), 'latest']],
     ];
     for (const [method, params] of workloads.filter(([m]) => methods.includes(m))) {
-      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+      // Encoded before the clock starts: the generator's CPU is the gateway's too on a shared machine.
+      const bodies = holders.map((_, i) => JSON.stringify({ jsonrpc: '2.0', id: i, method, params: params(i) }));
       const latencies: number[] = [];
       let errors = 0;
-      const drive = (ms: number, record: boolean) => {
-        const end = performance.now() + ms;
-        return Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            while (performance.now() < end) {
-              const t = performance.now();
-              let failed = false;
-              try {
-                const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-                const answer = (await res.json()) as { result?: unknown };
-                failed = !res.ok || answer.result === undefined;
-              } catch {
-                failed = true;
-              }
-              if (!record) continue;
-              if (failed) errors++;
-              latencies.push(performance.now() - t);
-            }
-          }),
-        );
-      };
+      const drive = (ms: number, record: boolean) =>
+        driveHttp({
+          url,
+          connections: CONCURRENCY,
+          durationMs: ms,
+          body: (i) => bodies[i % bodies.length] as string,
+          onAnswer: (a) => {
+            if (!record) return;
+            if (a.status !== 200 || a.body.indexOf('"result"') < 0) errors++;
+            latencies.push(a.latencyMs);
+          },
+        });
       // A fresh node serves its first seconds of reads at a third of its speed (the JIT has not
       // compiled the gateway path yet): the warm-up keeps that out of the timed window.
       if (WARMUP_SECONDS > 0) await drive(WARMUP_SECONDS * 1000, false);
@@ -114,6 +120,7 @@ export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
         method,
         what: method === 'eth_call' ? 'balanceOf of the test ERC-20' : 'an account balance',
         concurrency: CONCURRENCY,
+        holders: HOLDERS,
         requests: latencies.length,
         errors,
         requestsPerSecond: round((latencies.length / elapsed) * 1000),
@@ -140,12 +147,14 @@ if (isEntryPoint(import.meta.url)) {
     options: {
       seconds: { type: 'string', default: '10' },
       concurrency: { type: 'string', default: '32' },
+      holders: { type: 'string', default: '1' },
       url: { type: 'string' },
     },
   });
   await runReads({
     seconds: positive(args.seconds, '--seconds'),
     concurrency: positive(args.concurrency, '--concurrency'),
+    holders: positive(args.holders, '--holders'),
     url: args.url,
     onResult: (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
   });

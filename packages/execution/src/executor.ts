@@ -10,6 +10,7 @@ import { Address } from '@ethereumjs/util';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { bytesToHex } from '@polis/core';
 import { BLOOM_BYTES, bloomOr, type DecodedTx, type Log, logsBloom, type Receipt, type StateWriteSet } from '@polis/ledger';
+import { installJumpAnalysisCache } from './jumpAnalysis.js';
 import { BUILTIN_SERVICES, IDENTITY_ADDRESS, ServiceHost, senderPolicyRefusal } from './services/index.js';
 import { type CommittedState, JournaledStateManager } from './state/journaledState.js';
 
@@ -43,6 +44,24 @@ export type CallRequest = { from?: Uint8Array; to?: Uint8Array; data?: Uint8Arra
 
 const ZERO_ADDRESS = new Uint8Array(20);
 
+/** The most call results `BlockExecutor` keeps for one block context, and their most bytes. */
+export const CALL_CACHE_ENTRIES = 10_000;
+export const CALL_CACHE_BYTES = 16 * 1024 * 1024;
+/** Calls with more calldata than this are not cached (their keys would crowd out the rest). */
+const CALL_CACHE_DATA_MAX = 4096;
+
+/** What identifies a block context: calls in the same one see the same block and state. */
+function blockKey(env: BlockEnv): string {
+  return `${env.height}:${Math.floor(env.timeMs / 1000)}:${env.gasLimit}:${bytesToHex(env.coinbase)}`;
+}
+
+/** What identifies a call within a block context; undefined for one not worth caching. */
+function callKey(req: CallRequest): string | undefined {
+  if (req.data && req.data.length > CALL_CACHE_DATA_MAX) return undefined;
+  const hex = (b: Uint8Array | undefined) => (b ? bytesToHex(b) : '-');
+  return `${hex(req.from)}|${hex(req.to)}|${req.value ?? '-'}|${req.gas ?? '-'}|${hex(req.data)}`;
+}
+
 function toLogs(logs: [Uint8Array, Uint8Array[], Uint8Array][] | undefined): Log[] {
   return (logs ?? []).map(([address, topics, data]) => ({ address, topics, data }));
 }
@@ -63,6 +82,7 @@ export class BlockExecutor {
 
   /** Creates an executor reading through to `committed`, with the built-in services installed. */
   static async create(options: { common: Common; committed: CommittedState }): Promise<BlockExecutor> {
+    await installJumpAnalysisCache();
     const state = new JournaledStateManager({ state: options.committed });
     const services = new ServiceHost(BUILTIN_SERVICES);
     const vm = await createVM({
@@ -80,7 +100,7 @@ export class BlockExecutor {
   // Building an @ethereumjs block merges the chain's parameters again (about half the time of an
   // eth_call); the block context only changes with the height, the second and the coinbase.
   #block(env: BlockEnv) {
-    const key = `${env.height}:${Math.floor(env.timeMs / 1000)}:${env.gasLimit}:${bytesToHex(env.coinbase)}`;
+    const key = blockKey(env);
     if (this.#lastBlock?.key === key) return this.#lastBlock.block;
     const block = this.#buildBlock(env);
     this.#lastBlock = { key, block };
@@ -185,9 +205,56 @@ export class BlockExecutor {
     return { included, receipts, gasUsed, logsBloom: bloom, writeSet: this.state.writeSet() };
   }
 
-  /** Runs a call against the committed state and discards its writes. */
-  async call(env: BlockEnv, req: CallRequest): Promise<CallResult> {
-    return this.#exclusive(() => this.#call(env, req));
+  /**
+   * The results of calls in one block context (height, second, gas limit, coinbase): a call
+   * changes nothing, and the committed state changes only with the height, so the same call in
+   * the same context has the same result. Read-heavy apps repeat calls (a balance, a view) many
+   * times a block; the cache is dropped when the context changes and bounded by `CALL_CACHE_*`.
+   */
+  #calls: { context: string; results: Map<string, Promise<CallResult>>; bytes: number } = {
+    context: '',
+    results: new Map(),
+    bytes: 0,
+  };
+
+  /**
+   * Runs a call against the committed state and discards its writes. The result may be shared
+   * with other callers of the same call: do not change it.
+   */
+  call(env: BlockEnv, req: CallRequest): Promise<CallResult> {
+    const key = callKey(req);
+    if (key === undefined) return this.#exclusive(() => this.#call(env, req));
+    const context = blockKey(env);
+    const cache = this.#calls;
+    if (cache.context !== context) {
+      cache.context = context;
+      cache.results.clear();
+      cache.bytes = 0;
+    }
+    const hit = cache.results.get(key);
+    if (hit) return hit;
+    if (cache.results.size >= CALL_CACHE_ENTRIES || cache.bytes >= CALL_CACHE_BYTES) {
+      cache.results.clear();
+      cache.bytes = 0;
+    }
+    // The promise is cached, so calls that arrive while the first one runs wait for it.
+    const result = this.#exclusive(() => this.#call(env, req));
+    cache.results.set(key, result);
+    cache.bytes += key.length + 64;
+    result.then(
+      (r) => {
+        if (cache.results.get(key) === result) cache.bytes += r.returnValue.length;
+      },
+      () => {
+        if (cache.results.get(key) === result) cache.results.delete(key);
+      },
+    );
+    return result;
+  }
+
+  /** How many call results are cached (for tests of the bound). */
+  get cachedCalls(): { entries: number; bytes: number } {
+    return { entries: this.#calls.results.size, bytes: this.#calls.bytes };
   }
 
   async #call(env: BlockEnv, req: CallRequest): Promise<CallResult> {

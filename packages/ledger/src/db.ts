@@ -94,6 +94,8 @@ export class LedgerDatabase {
   readonly #tables = new Map<string, LedgerTable>();
   readonly #maxTables: number;
   #closed = false;
+  #version = 0;
+  #writing = false;
 
   /** @internal Use `openLedgerDatabase`. */
   constructor(path: string, root: RootDatabase, maxTables: number) {
@@ -128,15 +130,27 @@ export class LedgerDatabase {
     this.assertOpen();
     const txn = new LedgerWriteTxn();
     let result: T;
+    this.#writing = true;
     try {
       result = this.#root.transactionSync(() => fn(txn));
     } finally {
       txn.close();
+      this.#writing = false;
+      // Committed or aborted, what a cache decoded before this write may be stale.
+      this.#version++;
     }
     // With overlappingSync (lmdb's default on Linux) the commit is visible before it is on disk;
     // DESIGN.md requires a block to be on disk before any client hears it is committed.
     await this.#root.flushed;
     return result;
+  }
+
+  /**
+   * A number that changes with every write transaction, or `undefined` while one is open (its
+   * reads see its own writes). A cache of decoded reads tagged with it holds while it is the same.
+   */
+  readVersion(): number | undefined {
+    return this.#writing ? undefined : this.#version;
   }
 
   /** The bytes of the environment's data file in use (every page up to the last one written, free ones included). */

@@ -120,7 +120,10 @@ function startChild(config: string, passwordFile: string, logPath: string): { ch
 
 /** Starts `polis <args>` as a child whose first stdout line is a JSON ready line. */
 function startProcess<T>(args: string[], logPath: string, what: string): { child: ChildProcess; ready: Promise<T> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  // POLIS_PROFILE_DIR: each child writes a V8 CPU profile there when it exits (docs/performance.md).
+  const profileDir = process.env.POLIS_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...profile, BIN, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, POLIS_EXIT_WITH_PARENT: '1' },
   });

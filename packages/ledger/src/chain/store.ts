@@ -51,8 +51,15 @@ export class ChainStore {
   readonly #txIndex: LedgerTable;
   readonly #meta: LedgerTable;
   readonly #updates: LedgerTable;
+  readonly #db: LedgerDatabase;
+  /**
+   * The head and its header as last decoded, with the database version they were read at: every
+   * read request asks for them (several times), and they change only when a block commits.
+   */
+  #cachedHead: { version: number; height: number; header: BlockHeader | undefined } | undefined;
 
   constructor(db: LedgerDatabase) {
+    this.#db = db;
     this.#headers = db.table('chain.headers');
     this.#txs = db.table('chain.txs');
     this.#receipts = db.table('chain.receipts');
@@ -65,14 +72,23 @@ export class ChainStore {
 
   /** The highest stored block height, or 0 when only genesis state exists. */
   head(): number {
+    const version = this.#db.readVersion();
+    if (version !== undefined && this.#cachedHead?.version === version) return this.#cachedHead.height;
     const bytes = this.#meta.get(HEAD_KEY);
-    return bytes === undefined ? 0 : readUint(rlpDecode(bytes), 'chain.head');
+    const height = bytes === undefined ? 0 : readUint(rlpDecode(bytes), 'chain.head');
+    if (version !== undefined) this.#cachedHead = { version, height, header: undefined };
+    return height;
   }
 
-  /** The header at `height`. */
+  /** The header at `height` (the head's is decoded once per block; callers must not change it). */
   header(height: number): BlockHeader | undefined {
+    const cached = this.#cachedHead;
+    const head = cached !== undefined && cached.version === this.#db.readVersion() && cached.height === height;
+    if (head && cached.header) return cached.header;
     const bytes = this.#headers.get(heightKey(height));
-    return bytes === undefined ? undefined : decodeHeader(bytes);
+    const header = bytes === undefined ? undefined : decodeHeader(bytes);
+    if (head && header) cached.header = Object.freeze(header);
+    return header;
   }
 
   /** The raw transactions of the block at `height`. */

@@ -80,6 +80,28 @@ export function parseApiKey(key: string): PresentedKey | undefined {
   return m ? { id: m[1] as string, secret: m[2] as string } : undefined;
 }
 
+/** Keys whose secret was checked against a snapshot, so a client's next request skips the hash. */
+const VERIFIED_MAX = 4096;
+const verified = new WeakMap<AccessSnapshot, Set<string>>();
+
+/**
+ * Whether `secret` is the secret of `key`. A key verified once against this snapshot is
+ * remembered (the whole presented string, so only that exact key matches); a new snapshot, as
+ * after a revocation, starts empty, and at most `VERIFIED_MAX` keys are remembered per snapshot.
+ */
+function secretMatches(snap: AccessSnapshot, key: KeyRecord, presented: string, secret: string): boolean {
+  let known = verified.get(snap);
+  if (known?.has(presented)) return true;
+  if (!timingSafeEqual(hashSecret(key.salt, secret), Buffer.from(key.hash, 'hex'))) return false;
+  if (!known) {
+    known = new Set();
+    verified.set(snap, known);
+  }
+  if (known.size >= VERIFIED_MAX) known.clear();
+  known.add(presented);
+  return true;
+}
+
 function hashSecret(salt: string, secret: string): Buffer {
   return createHash('sha256').update(Buffer.from(salt, 'hex')).update(secret, 'utf8').digest();
 }
@@ -249,7 +271,7 @@ export function authenticate(
   if (!parsed)
     return { status: 401, message: 'the API key is malformed: a Polis key looks like pk_<16 hex digits>_<43 characters>' };
   const key = snap.keys.get(parsed.id);
-  if (!key || !timingSafeEqual(hashSecret(key.salt, parsed.secret), Buffer.from(key.hash, 'hex'))) {
+  if (!key || !secretMatches(snap, key, presented, parsed.secret)) {
     return { status: 401, message: 'the API key is not valid: check it, or create a new one for this app' };
   }
   if (key.revokedAt !== undefined) {
