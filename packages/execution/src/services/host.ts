@@ -70,12 +70,23 @@ export type ServiceCall = {
   store: ServiceStore;
   /** Emits a log from `address` (the service's own unless given). */
   log(event: string, args: Record<string, unknown>, address?: Uint8Array): void;
+  /** Emits an encoded log from the service's own address, charged as `log` charges it. */
+  logEncoded(topics: Uint8Array[], data: Uint8Array): void;
   /** Charges gas; throws when the call runs out. */
   charge(gas: number): void;
 };
 
 /** One function's handler: decoded arguments in, the values to ABI-encode out. */
 export type ServiceHandler = (args: readonly unknown[], call: ServiceCall) => Promise<unknown> | unknown;
+
+/**
+ * A handler of a function's raw calldata (after the selector), for the hot paths where decoding
+ * through the ABI costs more than the work. It returns `undefined`, before it charges, writes or
+ * logs anything, when it does not take this calldata (an unusual but valid encoding, or a
+ * malformed one): the ABI path then decodes it as for any function, so what is accepted, and
+ * every error, is the same either way. It returns the ABI-encoded result otherwise.
+ */
+export type RawServiceHandler = (args: Uint8Array, call: ServiceCall) => Promise<Uint8Array | undefined>;
 
 /** A service: its address, its ABI (functions, events, errors) and a handler per function name. */
 export type ServiceDefinition = {
@@ -85,6 +96,8 @@ export type ServiceDefinition = {
   /** Functions that write: refused in a static call. */
   writes: ReadonlySet<string>;
   handlers: Readonly<Record<string, ServiceHandler>>;
+  /** Raw-calldata handlers, by function name; the function must also have an ABI handler. */
+  raw?: Readonly<Record<string, RawServiceHandler>>;
 };
 
 class OutOfGas extends Error {}
@@ -239,6 +252,24 @@ export class ServiceHost {
     };
   }
 
+  /** The raw handlers of each service, by 4-byte selector (as a number). */
+  readonly #raw = new WeakMap<ServiceDefinition, Map<number, { name: string; handler: RawServiceHandler }>>();
+
+  #rawHandler(s: ServiceDefinition, data: Uint8Array): { name: string; handler: RawServiceHandler } | undefined {
+    if (!s.raw || data.length < 4) return undefined;
+    let bySelector = this.#raw.get(s);
+    if (!bySelector) {
+      bySelector = new Map();
+      for (const [name, handler] of Object.entries(s.raw)) {
+        const fn = s.abi.find((x): x is AbiFunction => x.type === 'function' && x.name === name);
+        if (!fn || !s.handlers[name]) throw new Error(`${s.name}: the raw handler ${name} has no ABI function and handler`);
+        bySelector.set(Number.parseInt(toFunctionSelector(fn).slice(2), 16), { name, handler });
+      }
+      this.#raw.set(s, bySelector);
+    }
+    return bySelector.get(new DataView(data.buffer, data.byteOffset, 4).getUint32(0));
+  }
+
   async #run(s: ServiceDefinition, input: PrecompileInput): Promise<ExecResult> {
     const frame = this.#frames[this.#frames.length - 1];
     const state = this.#state;
@@ -249,8 +280,29 @@ export class ServiceHost {
       if (used > input.gasLimit) throw new OutOfGas();
     };
     const logs: Array<[Uint8Array, Uint8Array[], Uint8Array]> = [];
+    const call = (): ServiceCall => ({
+      caller: frame.caller,
+      isStatic: frame.isStatic,
+      env: this.env,
+      store: new ServiceStore(state, s.address, charge),
+      charge,
+      log: (event, args, address) => {
+        const { topics, data } = eventEncoder(s.abi, event)(args);
+        charge(SERVICE_GAS.log + topics.length * SERVICE_GAS.logTopic + data.length * SERVICE_GAS.logByte);
+        logs.push([address ?? s.address, topics, data]);
+      },
+      logEncoded: (topics, data) => {
+        charge(SERVICE_GAS.log + topics.length * SERVICE_GAS.logTopic + data.length * SERVICE_GAS.logByte);
+        logs.push([s.address, topics, data]);
+      },
+    });
     try {
       charge(SERVICE_GAS.call + Math.ceil(input.data.length / 32) * SERVICE_GAS.hashWord);
+      const raw = this.#rawHandler(s, input.data);
+      if (raw && !(frame.isStatic && s.writes.has(raw.name))) {
+        const returnValue = await raw.handler(input.data.subarray(4), call());
+        if (returnValue) return { executionGasUsed: used, returnValue, logs };
+      }
       let decoded: { functionName: string; args: readonly unknown[] | undefined };
       try {
         decoded = decodeFunctionData({ abi: s.abi, data: bytesToHex(input.data) as Hex });
@@ -264,19 +316,7 @@ export class ServiceHost {
         throw new ServiceRevert(`${s.name}.${name} writes state and cannot run in a static call`);
       const handler = s.handlers[name];
       if (!handler) throw new ServiceRevert(`${s.name}.${name} is not implemented`);
-      const call: ServiceCall = {
-        caller: frame.caller,
-        isStatic: frame.isStatic,
-        env: this.env,
-        store: new ServiceStore(state, s.address, charge),
-        charge,
-        log: (event, args, address) => {
-          const { topics, data } = eventEncoder(s.abi, event)(args);
-          charge(SERVICE_GAS.log + topics.length * SERVICE_GAS.logTopic + data.length * SERVICE_GAS.logByte);
-          logs.push([address ?? s.address, topics, data]);
-        },
-      };
-      const result = await handler(decoded.args ?? [], call);
+      const result = await handler(decoded.args ?? [], call());
       const fn = s.abi.find((x): x is AbiFunction => x.type === 'function' && x.name === name);
       const returnValue =
         fn && fn.outputs.length > 0
@@ -367,7 +407,7 @@ function staticWord(type: string, value: unknown): Uint8Array | undefined {
 }
 
 /** The ABI encoding of one `bytes` value: its offset (32), its length, the bytes padded to words. */
-function encodeSingleBytes(bytes: Uint8Array): Uint8Array {
+export function encodeSingleBytes(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(64 + Math.ceil(bytes.length / 32) * 32);
   out[31] = 32;
   out.set(uintWord(BigInt(bytes.length)), 32);

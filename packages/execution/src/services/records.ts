@@ -12,8 +12,16 @@
  * Lookup by submitter and by tag is by the `Recorded` log's indexed topics (`eth_getLogs`).
  */
 import { bytesToHex, keccak256, utf8ToBytes } from '@polis/core';
-import { type Hex, hexToBytes, parseAbi } from 'viem';
-import { SERVICE_GAS, type ServiceCall, type ServiceDefinition, ServiceRevert, ServiceStore, uintWord } from './host.js';
+import { type Hex, hexToBytes, parseAbi, toEventSelector } from 'viem';
+import {
+  addressWord,
+  encodeSingleBytes,
+  SERVICE_GAS,
+  type ServiceCall,
+  type ServiceDefinition,
+  ServiceRevert,
+  ServiceStore,
+} from './host.js';
 
 /** The records service's address. */
 export const RECORDS_ADDRESS = hexToBytes('0x00000000000000000000000000000000504c0002');
@@ -41,10 +49,22 @@ export function recordSlot(hash: Uint8Array): Uint8Array {
   return ServiceStore.slot(PREFIX, hash);
 }
 
-/** The three storage slots of a record, for proofs. */
+/** The three storage slots of a record (the first, plus 1 and 2, wrapping at 2^256), for proofs. */
 export function recordSlots(hash: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
-  const base = BigInt(bytesToHex(recordSlot(hash)));
-  return [uintWord(base), uintWord(base + 1n), uintWord(base + 2n)];
+  const base = recordSlot(hash);
+  return [base, plus(base, 1), plus(base, 2)];
+}
+
+/** `word + n` for a small n, wrapping at 2^256. */
+function plus(word: Uint8Array, n: number): Uint8Array {
+  const out = word.slice();
+  let carry = n;
+  for (let i = 31; i >= 0 && carry > 0; i--) {
+    const v = (out[i] as number) + carry;
+    out[i] = v & 0xff;
+    carry = v >> 8;
+  }
+  return out;
 }
 
 /** A stored record, decoded from its three words. */
@@ -101,15 +121,55 @@ async function put(call: ServiceCall, hash: Uint8Array, tag: Uint8Array, meta: U
     await call.store.setWord(s1, keccak256(meta));
   }
   if (tag.some((b) => b !== 0)) await call.store.setWord(s2, tag);
-  call.log('Recorded', {
-    hash: bytesToHex(hash),
-    submitter: bytesToHex(call.caller),
-    tag: bytesToHex(tag),
-    meta: bytesToHex(meta),
-  });
+  // Recorded(bytes32 indexed hash, address indexed submitter, bytes32 indexed tag, bytes meta)
+  call.logEncoded([RECORDED, hash, addressWord(call.caller), tag], encodeSingleBytes(meta));
 }
 
+const RECORDED = hexToBytes(toEventSelector('Recorded(bytes32,address,bytes32,bytes)'));
 const b = (hex: unknown) => hexToBytes(hex as Hex);
+
+/** Checks a batch's shape, as `recordBatch` has always checked it (the same order and messages). */
+function checkBatch(count: number, metas: number): void {
+  if (count === 0 || count > RECORD_BATCH_MAX) {
+    throw new ServiceRevert(`records: a batch holds 1 to ${RECORD_BATCH_MAX} records, not ${count}`);
+  }
+  if (metas !== 0 && metas !== count) {
+    throw new ServiceRevert(`records: give one metadata per hash (${count}) or none, not ${metas}`);
+  }
+}
+
+/**
+ * `recordBatch` without metadata, the records service's bulk path, read straight from the
+ * calldata: viem's decoder and the hex strings it makes cost more than recording. Only the
+ * canonical encoding (the one every ABI encoder produces: the hashes right after the three head
+ * words, then an empty metas array, and nothing more) is taken; anything else goes the ABI way.
+ */
+async function recordBatchRaw(args: Uint8Array, call: ServiceCall): Promise<Uint8Array | undefined> {
+  if (args.length < 160 || args.length % 32 !== 0) return undefined;
+  const view = new DataView(args.buffer, args.byteOffset, args.byteLength);
+  // A head word that holds a small number: 28 zero bytes, then the number.
+  const small = (at: number): number | undefined => {
+    for (let i = at; i < at + 28; i++) if (args[i] !== 0) return undefined;
+    return view.getUint32(at + 28);
+  };
+  const count = small(96);
+  if (small(0) !== 96 || count === undefined) return undefined;
+  const metasAt = 128 + count * 32;
+  if (small(64) !== metasAt || small(metasAt) !== 0 || args.length !== metasAt + 32) return undefined;
+  checkBatch(count, 0);
+  const tag = args.slice(32, 64);
+  const seen = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const hash = args.slice(128 + i * 32, 160 + i * 32);
+    const hex = bytesToHex(hash);
+    if (seen.has(hex)) throw new ServiceRevert(`records: hash ${hex} appears twice in the batch`);
+    seen.add(hex);
+    await put(call, hash, tag, NO_META);
+  }
+  return NO_META;
+}
+
+const NO_META = new Uint8Array(0);
 
 /** The records service. */
 export const recordsService: ServiceDefinition = {
@@ -123,12 +183,7 @@ export const recordsService: ServiceDefinition = {
     recordBatch: async ([hashes, tag, metas], call) => {
       const hs = hashes as Hex[];
       const ms = metas as Hex[];
-      if (hs.length === 0 || hs.length > RECORD_BATCH_MAX) {
-        throw new ServiceRevert(`records: a batch holds 1 to ${RECORD_BATCH_MAX} records, not ${hs.length}`);
-      }
-      if (ms.length !== 0 && ms.length !== hs.length) {
-        throw new ServiceRevert(`records: give one metadata per hash (${hs.length}) or none, not ${ms.length}`);
-      }
+      checkBatch(hs.length, ms.length);
       const seen = new Set<string>();
       for (const [i, h] of hs.entries()) {
         if (seen.has(h)) throw new ServiceRevert(`records: hash ${h} appears twice in the batch`);
@@ -151,4 +206,5 @@ export const recordsService: ServiceDefinition = {
     },
     recordSlot: ([hash]) => bytesToHex(recordSlot(b(hash))),
   },
+  raw: { recordBatch: recordBatchRaw },
 };
