@@ -12,10 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hexToBytes, keccak256 as keccak256Bytes, privateKeyToAddress, toChecksumAddress, utf8ToBytes } from '@polis/core';
-import { getAddress, Interface, keccak256 } from 'ethers';
+import { hexToBytes, keccak256 as keccak256Bytes, utf8ToBytes } from '@polis/core';
 import { round, startDev, stopDev } from './devnet.js';
-import { compileToken, isEntryPoint, keyOf, machine, positive, rpcClient, runLoad, signTx as signChainTx } from './load.js';
+import { compileToken, deployAndFundToken, isEntryPoint, machine, positive, rpcClient, runLoad, transferSigner } from './load.js';
 
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 120_000;
@@ -35,15 +34,12 @@ export type Erc20Options = {
   nodes: number;
 };
 
-const signTx = (key: Uint8Array, fields: Parameters<typeof signChainTx>[2]) => signChainTx(CHAIN_ID, key, fields);
-
 /** Runs the ERC-20 benchmark once and returns the object the CLI prints as its JSON line. */
 export async function runErc20(o: Erc20Options) {
   // The names of the module constants these options replaced, so that the body reads as before.
   const { transfers: TRANSFERS, senders: SENDERS, recipients: RECIPIENTS, batch: BATCH, concurrency: CONCURRENCY } = o;
   const { rate: RATE, nodes: NODES } = o;
   const token = compileToken();
-  const iface = new Interface(token.abi as never);
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-erc20-'));
   const dev = o.url === undefined ? await startDev(dataDir, NODES) : undefined;
   const stopOnSignal = () => void (dev ? stopDev(dev.child) : Promise.resolve()).then(() => process.exit(130));
@@ -52,57 +48,23 @@ export async function runErc20(o: Erc20Options) {
   try {
     const url = o.url ?? (dev?.ready.apps[0]?.rpcUrl as string);
     const client = rpcClient(url);
-    const { call, sendBatch, receiptOf } = client;
 
     // Setup (not timed): deploy, then fund every sender.
     // Dev account 0 (polis dev prints it; it is derived the same way in @polis/node's devAccount).
     const owner = dev
       ? hexToBytes(dev.ready.accounts[0]?.privateKey as string)
       : keccak256Bytes(utf8ToBytes('polis dev account 0'));
-    const deployData = `${token.bytecode}${iface.encodeDeploy([10n ** 30n]).slice(2)}`;
-    const deployHash = (await call('eth_sendRawTransaction', [
-      signTx(owner, { nonce: 0, data: deployData, gasLimit: 3_000_000n }),
-    ])) as string;
-    const deployed = await receiptOf(deployHash);
-    if (deployed.status !== '0x1' || !deployed.contractAddress) throw new Error('the token deployment failed');
-    const tokenAddress = getAddress(deployed.contractAddress);
-    const senderKeys = Array.from({ length: SENDERS }, (_, i) => keyOf(0xbe0000 + i));
-    const senderAddresses = senderKeys.map((k) => toChecksumAddress(privateKeyToAddress(k)));
-    const funding = senderAddresses.map((to, i) =>
-      signTx(owner, {
-        nonce: 1 + i,
-        to: tokenAddress,
-        data: iface.encodeFunctionData('transfer', [to, 10n ** 24n]),
-        gasLimit: 100_000n,
-      }),
-    );
-    for (let i = 0; i < funding.length; i += BATCH) {
-      const answers = await sendBatch(funding.slice(i, i + BATCH));
-      for (const a of answers) if (a.error) throw new Error(`funding: ${a.error.message}`);
-    }
-    const lastFunding = await receiptOf(keccak256(funding[funding.length - 1] as string));
-    if (lastFunding.status !== '0x1') throw new Error('funding failed');
+    const setup = await deployAndFundToken({ client, chainId: CHAIN_ID, token, owner, senders: SENDERS, batch: BATCH });
 
     // Pre-sign the load: senders in turn, recipients from a pool of fresh addresses.
     const signStart = performance.now();
-    const recipients = Array.from({ length: RECIPIENTS }, (_, i) => `0x${(0xa000000 + i).toString(16).padStart(40, '0')}`);
+    const nextTransfer = transferSigner(CHAIN_ID, setup, RECIPIENTS);
     const raws: string[] = [];
     const hashes: string[] = [];
-    const nonces = new Array<number>(SENDERS).fill(0);
     for (let i = 0; i < TRANSFERS; i++) {
-      const s = i % SENDERS;
-      const nonce = nonces[s] as number;
-      nonces[s] = nonce + 1;
-      const raw = signTx(senderKeys[s] as Uint8Array, {
-        nonce,
-        to: tokenAddress,
-        data: iface.encodeFunctionData('transfer', [recipients[(i * 7919) % RECIPIENTS], 1n + BigInt(i % 1000)]),
-        // About what eth_estimateGas answers for a transfer to a new holder (51,500), with a margin:
-        // a block's gas limit (30M) counts declared limits, so this sets how many fit in a block.
-        gasLimit: 60_000n,
-      });
+      const { raw, hash } = nextTransfer();
       raws.push(raw);
-      hashes.push(keccak256(raw));
+      hashes.push(hash);
     }
     const signMs = performance.now() - signStart;
 

@@ -1,14 +1,15 @@
 /**
  * What the transaction benchmarks share: signing zero-fee transactions with the native binding,
- * JSON-RPC over HTTP, and the timed run (submit pre-signed transactions in batches, watch blocks
- * until each has a receipt, time each from its submission to its receipt).
+ * JSON-RPC over HTTP, the test ERC-20 (compiling, deploying and funding it, signing its transfers),
+ * and the timed run (submit pre-signed transactions in batches, watch blocks until each has a
+ * receipt, time each from its submission to its receipt).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { hexToBytes, secp256k1Sign } from '@polis/core';
-import { Signature, Transaction } from 'ethers';
+import { hexToBytes, privateKeyToAddress, secp256k1Sign, toChecksumAddress } from '@polis/core';
+import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
 import solc from 'solc';
 import { percentile, round } from './devnet.js';
 
@@ -279,4 +280,75 @@ export function compileToken(): { abi: unknown[]; bytecode: string } {
   const c = out.contracts['TestToken.sol']?.TestToken;
   if (!c) throw new Error('solc produced no TestToken');
   return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+}
+
+/** The test ERC-20 once deployed, and the funded accounts that send its transfers. */
+export type TokenSetup = { iface: Interface; tokenAddress: string; senderKeys: Uint8Array[] };
+
+/**
+ * Deploys the compiled test ERC-20 from `owner` with nonce 0 (dev account 0 of a fresh ledger)
+ * and gives 10^24 tokens to each of `senders` accounts (keys `keyOf(0xbe0000 + i)`), `batch`
+ * funding transfers per request; resolves once the last of them has committed. Not timed.
+ */
+export async function deployAndFundToken(o: {
+  client: RpcClient;
+  chainId: bigint;
+  token: { abi: unknown[]; bytecode: string };
+  owner: Uint8Array;
+  senders: number;
+  batch: number;
+}): Promise<TokenSetup> {
+  const { client, chainId, owner } = o;
+  const iface = new Interface(o.token.abi as never);
+  const deployData = `${o.token.bytecode}${iface.encodeDeploy([10n ** 30n]).slice(2)}`;
+  const deployHash = (await client.call('eth_sendRawTransaction', [
+    signTx(chainId, owner, { nonce: 0, data: deployData, gasLimit: 3_000_000n }),
+  ])) as string;
+  const deployed = await client.receiptOf(deployHash);
+  if (deployed.status !== '0x1' || !deployed.contractAddress) throw new Error('the token deployment failed');
+  const tokenAddress = getAddress(deployed.contractAddress);
+  const senderKeys = Array.from({ length: o.senders }, (_, i) => keyOf(0xbe0000 + i));
+  const senderAddresses = senderKeys.map((k) => toChecksumAddress(privateKeyToAddress(k)));
+  const funding = senderAddresses.map((to, i) =>
+    signTx(chainId, owner, {
+      nonce: 1 + i,
+      to: tokenAddress,
+      data: iface.encodeFunctionData('transfer', [to, 10n ** 24n]),
+      gasLimit: 100_000n,
+    }),
+  );
+  for (let i = 0; i < funding.length; i += o.batch) {
+    const answers = await client.sendBatch(funding.slice(i, i + o.batch));
+    for (const a of answers) if (a.error) throw new Error(`funding: ${a.error.message}`);
+  }
+  const lastFunding = await client.receiptOf(keccak256(funding[funding.length - 1] as string));
+  if (lastFunding.status !== '0x1') throw new Error('funding failed');
+  return { iface, tokenAddress, senderKeys };
+}
+
+/**
+ * Signs the benchmark's ERC-20 transfers one after another: the i-th call signs transfer i, from
+ * sender i mod senders (with that sender's next nonce, counted here from 0) to recipient
+ * (i * 7919) mod `recipients` of a pool of fresh addresses, for 1 + i mod 1000 tokens.
+ */
+export function transferSigner(chainId: bigint, setup: TokenSetup, recipients: number): () => { raw: string; hash: string } {
+  const { iface, tokenAddress, senderKeys } = setup;
+  const nonces = new Array<number>(senderKeys.length).fill(0);
+  let i = 0;
+  return () => {
+    const s = i % senderKeys.length;
+    const nonce = nonces[s] as number;
+    nonces[s] = nonce + 1;
+    const recipient = `0x${(0xa000000 + ((i * 7919) % recipients)).toString(16).padStart(40, '0')}`;
+    const raw = signTx(chainId, senderKeys[s] as Uint8Array, {
+      nonce,
+      to: tokenAddress,
+      data: iface.encodeFunctionData('transfer', [recipient, 1n + BigInt(i % 1000)]),
+      // About what eth_estimateGas answers for a transfer to a new holder (51,500), with a margin:
+      // a block's gas limit (30M) counts declared limits, so this sets how many fit in a block.
+      gasLimit: 60_000n,
+    });
+    i++;
+    return { raw, hash: keccak256(raw) };
+  };
 }
