@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
   options: {
     ledgers: { type: 'string', default: '50' },
     'heartbeat-ms': { type: 'string', default: '10000' },
+    /** The slowest idle heartbeat (genesis consensus.idleHeartbeatMaxMs; 60 s is a new network's default). */
+    'idle-heartbeat-max-ms': { type: 'string', default: '60000' },
     /** The engines' gossip interval (the genesis default when absent). */
     'gossip-ms': { type: 'string' },
     'settle-seconds': { type: 'string', default: '10' },
@@ -208,6 +210,8 @@ async function main(): Promise<void> {
       `--heartbeat-ms must be at most ${TIMER_MS_MAX} (a longer timer fires at once); use 1000000000 for no heartbeat`,
     );
   }
+  const idleHeartbeatMaxMs = positive(args['idle-heartbeat-max-ms'], '--idle-heartbeat-max-ms');
+  if (idleHeartbeatMaxMs > TIMER_MS_MAX) throw new Error(`--idle-heartbeat-max-ms must be at most ${TIMER_MS_MAX}`);
   const gossipMs = args['gossip-ms'] === undefined ? undefined : positive(args['gossip-ms'], '--gossip-ms');
   if (gossipMs !== undefined && gossipMs > TIMER_MS_MAX) throw new Error(`--gossip-ms must be at most ${TIMER_MS_MAX}`);
   const settleSeconds = positive(args['settle-seconds'], '--settle-seconds', false);
@@ -226,7 +230,7 @@ async function main(): Promise<void> {
     buildGenesis({
       validators: [identity],
       ledgers: apps.map((a) => ({ ...a, alloc: devAlloc() })),
-      consensus: { heartbeatMs, ...(gossipMs === undefined ? {} : { gossipMs }) },
+      consensus: { heartbeatMs, idleHeartbeatMaxMs, ...(gossipMs === undefined ? {} : { gossipMs }) },
     }),
   );
   const accessFile = join(nodeDir, NODE_FILES.access);
@@ -266,8 +270,9 @@ async function main(): Promise<void> {
     // A heartbeat is due heartbeatMs after the last block, so a window of k heartbeats holds
     // nearly k - 1 of them whatever its phase (less the blocks' own time); a ledger with fewer than
     // half of those fell behind. A window under two heartbeats checks nothing (a long
-    // --heartbeat-ms measures the timers alone).
-    const beats = Math.floor((wall * 1000) / heartbeatMs);
+    // --heartbeat-ms measures the timers alone). An idle ledger's heartbeat slows down to
+    // --idle-heartbeat-max-ms, so the check counts at that pace: use a window of several of them.
+    const beats = Math.floor((wall * 1000) / Math.max(heartbeatMs, idleHeartbeatMaxMs));
     const blocksRequired = beats >= 2 ? Math.floor((beats - 1) / 2) : 0;
     const stalled = apps.filter((_, i) => (advanced[i] as number) < blocksRequired).map((a) => a.id);
     const txApp = apps[Math.floor(ledgers / 2)] as { id: string; chainId: number };
@@ -282,6 +287,7 @@ async function main(): Promise<void> {
         bench: 'idle',
         ledgers,
         heartbeatMs,
+        idleHeartbeatMaxMs,
         startupMs: Math.round(startupMs),
         seconds: round(wall, 1),
         cpuPercent: round(cpuPercent, 2),

@@ -16,7 +16,7 @@ import { ManualClock, MemoryApp, MemoryBlocks, MemoryNetwork, MemoryWal } from '
 
 type Node = { id: string; engine: ConsensusEngine; wal: MemoryWal; blocks: MemoryBlocks; app: MemoryApp; events: EngineEvent[] };
 
-async function makeNet(n: number, work = true) {
+async function makeNet(n: number, work = true, idleHeartbeatMaxMs?: number) {
   const validators = makeValidatorSet(n);
   const clock = new ManualClock();
   const ids = Array.from({ length: n }, (_, i) => String(i));
@@ -39,6 +39,7 @@ async function makeNet(n: number, work = true) {
       network: network ?? net.forPeer(String(i)),
       clock,
       heartbeatMs: 10_000,
+      ...(idleHeartbeatMaxMs !== undefined ? { idleHeartbeatMaxMs } : {}),
       gossipMs: 500,
       onEvent: (e) => events.push(e),
     });
@@ -83,6 +84,30 @@ describe('ConsensusEngine', () => {
     const t = clock.time;
     await runUntil(() => nodes.every((n) => n.app.committed >= 3));
     expect(clock.time - t).toBeGreaterThanOrEqual(20_000);
+  });
+
+  it('behavior: an idle ledger slows its heartbeat, doubling up to idleHeartbeatMaxMs, and work restores it', async () => {
+    const { nodes, runUntil, clock } = await makeNet(4, false, 40_000);
+    const committedAt: number[] = [];
+    const next = async () => {
+      const h = committedAt.length + 1;
+      await runUntil(() => nodes.every((n) => n.app.committed >= h));
+      expect((nodes[0] as Node).app.committed, `height ${h} committed`).toBe(h);
+      committedAt.push(clock.time);
+      return clock.time - (committedAt[h - 2] ?? 0);
+    };
+    // Each idle height waits twice as long as the one before, up to the slowest heartbeat.
+    for (const expected of [10_000, 20_000, 40_000, 40_000]) {
+      const gap = await next();
+      expect(gap).toBeGreaterThanOrEqual(expected);
+      expect(gap).toBeLessThan(expected + 5_000);
+    }
+    // Transactions arrive (the host says so): a block at once, and the heartbeat is back to its pace.
+    for (const n of nodes) n.engine.notifyWork();
+    expect(await next()).toBeLessThan(5_000);
+    const gap = await next();
+    expect(gap).toBeGreaterThanOrEqual(10_000);
+    expect(gap).toBeLessThan(15_000);
   });
 
   it('behavior: a restarted node replays its WAL and catches up by sync', async () => {

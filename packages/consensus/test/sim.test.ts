@@ -66,6 +66,16 @@ describe('simulator corpus: all faults, f Byzantine validators', () => {
   });
 });
 
+describe('a slowing idle heartbeat (idleHeartbeatMaxMs)', () => {
+  it('default: seeds with every fault kind find no violation, and every honest node reaches the goal', async () => {
+    for (let seed = 501; seed < 531; seed++) {
+      const r = await runSimulation({ seed, validators: 4, heights: 10, faults: FAULT_KINDS, idleHeartbeatMaxMs: 2_000 });
+      expect(r.violations, explain(r)).toEqual([]);
+      expect(r.heights, `seed=${seed}: every honest node reaches the height goal`).toBeGreaterThanOrEqual(10);
+    }
+  }, 120_000);
+});
+
 describe('replay', () => {
   it('default: a seed replays to the identical trace hash and result', async () => {
     const options: SimOptions = { seed: 4242, validators: 4, heights: 8 };

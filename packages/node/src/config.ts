@@ -130,6 +130,12 @@ export const GenesisSchema = z
         precommitMs: z.number().int().positive().max(TIMER_MS_MAX).default(1000),
         precommitDeltaMs: z.number().int().nonnegative().max(TIMER_MS_MAX).default(500),
         heartbeatMs: z.number().int().positive().max(TIMER_MS_MAX).default(10_000),
+        /**
+         * The slowest heartbeat of an idle ledger: each height that begins with nothing to do
+         * doubles the wait for the next, up to this; a transaction restores `heartbeatMs`. Absent:
+         * the heartbeat keeps its pace. A network made without a consensus section gets 60 s.
+         */
+        idleHeartbeatMaxMs: z.number().int().positive().max(TIMER_MS_MAX).optional(),
         gossipMs: z.number().int().positive().max(TIMER_MS_MAX).default(500),
       })
       .default({
@@ -140,6 +146,7 @@ export const GenesisSchema = z
         precommitMs: 1000,
         precommitDeltaMs: 500,
         heartbeatMs: 10_000,
+        idleHeartbeatMaxMs: 60_000,
         gossipMs: 500,
       }),
   })

@@ -246,6 +246,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
           network: p2p.channel(g.id),
           clock: systemClock,
           heartbeatMs: c.heartbeatMs,
+          ...(c.idleHeartbeatMaxMs !== undefined ? { idleHeartbeatMaxMs: c.idleHeartbeatMaxMs } : {}),
           gossipMs: c.gossipMs,
           onEvent: (e: EngineEvent) => {
             if (e.type === 'decided') log.debug({ height: e.height, round: e.round }, 'block committed');

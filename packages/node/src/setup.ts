@@ -172,8 +172,18 @@ export function buildGenesis(options: {
           },
         }
       : {}),
-    ...(options.consensus ? { consensus: { ...GenesisSchema.shape.consensus.parse(undefined), ...options.consensus } } : {}),
+    ...(options.consensus ? { consensus: consensusOf(options.consensus) } : {}),
   });
+}
+
+/**
+ * The defaults overlaid with `given`. A heartbeat given without a slowest idle heartbeat keeps
+ * its pace: tests and dev networks that set a fast heartbeat rely on it.
+ */
+function consensusOf(given: Partial<Genesis['consensus']>): Genesis['consensus'] {
+  const { idleHeartbeatMaxMs: defaultIdleMax, ...defaults } = GenesisSchema.shape.consensus.parse(undefined);
+  const keepsPace = given.heartbeatMs !== undefined && given.idleHeartbeatMaxMs === undefined;
+  return { ...defaults, ...(keepsPace || defaultIdleMax === undefined ? {} : { idleHeartbeatMaxMs: defaultIdleMax }), ...given };
 }
 
 /** Writes a genesis file. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, GenesisSchema, readJsonFile } from '../src/index.js';
+import { buildGenesis, ConfigError, GenesisSchema, readJsonFile } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'polis-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,6 +24,24 @@ describe('genesis', () => {
       /consensus\.heartbeatMs/,
     );
     expect(read({ genesisTime: 0, ledgers: [ledger], consensus: { heartbeatMs: 2_147_483_647 } })).toBeDefined();
+  });
+
+  it('default: a new network slows idle heartbeats to 60 s; a genesis that sets its heartbeat alone keeps it steady', () => {
+    const consensusOf = (genesis: unknown) => (GenesisSchema.parse(genesis) as { consensus: Record<string, unknown> }).consensus;
+    expect(consensusOf({ genesisTime: 0, ledgers: [ledger] })).toMatchObject({ heartbeatMs: 10_000, idleHeartbeatMaxMs: 60_000 });
+    expect(
+      consensusOf({ genesisTime: 0, ledgers: [ledger], consensus: { heartbeatMs: 200 } }).idleHeartbeatMaxMs,
+    ).toBeUndefined();
+    const v = { name: 'n0', publicKey: validator.publicKey, peerId: 'p', address: '/ip4/127.0.0.1/tcp/1' } as never;
+    const built = (consensus?: object) =>
+      buildGenesis({ validators: [v], ledgers: [{ id: 'demo', chainId: 31337 }], ...(consensus ? { consensus } : {}) }).consensus;
+    expect(built().idleHeartbeatMaxMs).toBe(60_000);
+    expect(built({ gossipMs: 250 }).idleHeartbeatMaxMs).toBe(60_000);
+    expect(built({ heartbeatMs: 200 }).idleHeartbeatMaxMs).toBeUndefined();
+    expect(built({ heartbeatMs: 200, idleHeartbeatMaxMs: 1_000 }).idleHeartbeatMaxMs).toBe(1_000);
+    expect(() => read({ genesisTime: 0, ledgers: [ledger], consensus: { idleHeartbeatMaxMs: 0 } })).toThrow(
+      /consensus\.idleHeartbeatMaxMs/,
+    );
   });
 
   it('error: a genesis with neither a ledger nor a system ledger is refused', () => {

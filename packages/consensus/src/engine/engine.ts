@@ -57,6 +57,12 @@ export type EngineOptions = {
   clock: Clock;
   /** An idle ledger proposes an empty block at most this often. */
   heartbeatMs: number;
+  /**
+   * The slowest heartbeat: each height that an idle ledger starts by its heartbeat doubles the
+   * wait for the next one, up to this; work (transactions) brings it back to `heartbeatMs`.
+   * Absent or equal to `heartbeatMs`: the heartbeat keeps its pace.
+   */
+  idleHeartbeatMaxMs?: number;
   /** How often the engine re-broadcasts its own messages of the current height (recovers from drops). */
   gossipMs: number;
   onEvent?: (event: EngineEvent) => void;
@@ -79,6 +85,9 @@ export class ConsensusEngine {
   private closed = false;
   private readonly timers = new Set<unknown>();
   private gossipTimer: unknown = null;
+  /** Consecutive heights that began with no work here (see `idleHeartbeatMaxMs`), and the last one counted. */
+  private idleBeats = 0;
+  private idleHeight = -1;
   /** Messages of height + 1, fed to the core once that height starts. */
   private future: ConsensusMessage[] = [];
   /** Decided blocks from sync, by height, waiting for their turn (their certificates are checked then). */
@@ -139,7 +148,15 @@ export class ConsensusEngine {
 
   /** The application has transactions waiting: start an idle height now. */
   notifyWork(): void {
+    this.idleBeats = 0;
     if (!this.closed && this.state.step === 'waiting' && !this.state.decided) this.enqueue({ type: 'wake' });
+  }
+
+  /** How long an idle height waits for its heartbeat: doubling per idle height, up to the slowest. */
+  heartbeatDelayMs(): number {
+    const { heartbeatMs, idleHeartbeatMaxMs } = this.opts;
+    const slowest = Math.max(heartbeatMs, idleHeartbeatMaxMs ?? heartbeatMs);
+    return Math.min(slowest, heartbeatMs * 2 ** Math.min(this.idleBeats, 30));
   }
 
   /** Stops timers and processing. Storage is left as it is, so `open` on it again resumes. */
@@ -376,11 +393,19 @@ export class ConsensusEngine {
   private scheduleWake(): void {
     if (this.state.step !== 'waiting' || this.state.decided) return;
     if (this.opts.app.hasWork()) {
+      this.idleBeats = 0;
       this.enqueue({ type: 'wake' });
       return;
     }
     const height = this.state.height;
-    const handle = this.opts.clock.setTimer(this.opts.heartbeatMs, () => {
+    const delay = this.heartbeatDelayMs();
+    // Every validator counts the heights that begin idle, whichever of them wakes first, so that
+    // their heartbeats slow down together.
+    if (this.idleHeight !== height) {
+      this.idleHeight = height;
+      this.idleBeats++;
+    }
+    const handle = this.opts.clock.setTimer(delay, () => {
       this.timers.delete(handle);
       if (this.state.height === height && this.state.step === 'waiting') this.enqueue({ type: 'wake' });
     });

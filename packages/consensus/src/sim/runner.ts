@@ -126,6 +126,8 @@ export type SimOptions = {
   wan?: boolean;
   timeouts?: TimeoutParams;
   heartbeatMs?: number;
+  /** The slowest idle heartbeat (EngineOptions.idleHeartbeatMaxMs); absent: a steady heartbeat. */
+  idleHeartbeatMaxMs?: number;
   gossipMs?: number;
   /** Called for every line of the trace (slow; for debugging one seed). */
   trace?: (line: string) => void;
@@ -231,8 +233,10 @@ type Resolved = Required<
     | 'jitterMeanMs'
     | 'collude'
     | 'overrideValidatorSet'
+    | 'idleHeartbeatMaxMs'
   >
 > & {
+  idleHeartbeatMaxMs: number | undefined;
   traceMessages: boolean;
   faultPhaseMs: number | undefined;
   trace: SimOptions['trace'];
@@ -256,6 +260,7 @@ function resolve(o: SimOptions): Resolved {
     faultPhaseMs: o.faultPhaseMs,
     wan,
     heartbeatMs: o.heartbeatMs ?? (wan ? 5_000 : 500),
+    idleHeartbeatMaxMs: o.idleHeartbeatMaxMs,
     trace: o.trace,
     traceMessages: o.traceMessages ?? false,
     interceptSend: o.interceptSend,
@@ -282,6 +287,7 @@ export function replayCommand(o: SimOptions): string {
       'timeouts',
       'gossipMs',
       'heartbeatMs',
+      'idleHeartbeatMaxMs',
       'jitterMeanMs',
       'dropRate',
       'partitionMeanGapMs',
@@ -712,6 +718,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
       network: net,
       clock,
       heartbeatMs: o.heartbeatMs,
+      ...(o.idleHeartbeatMaxMs !== undefined ? { idleHeartbeatMaxMs: o.idleHeartbeatMaxMs } : {}),
       gossipMs,
       onEvent: (e) => onEngineEvent(node, incarnation, e),
     }).then(

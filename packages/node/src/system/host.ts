@@ -171,6 +171,7 @@ export async function hostSystemLedger(o: {
     network: o.p2p.channel(SYSTEM_LEDGER_ID),
     clock: o.clock,
     heartbeatMs: c.heartbeatMs,
+    ...(c.idleHeartbeatMaxMs !== undefined ? { idleHeartbeatMaxMs: c.idleHeartbeatMaxMs } : {}),
     gossipMs: c.gossipMs,
     onEvent: (e: EngineEvent) => {
       if (e.type === 'evidence' || e.type === 'app-error' || e.type === 'invalid-message')
