@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { type SeedUser, startPortal } from '@polis/portal';
+import type { SeedUser } from '@polis/portal';
 import type { Command } from 'commander';
 import { CliError, CliErrorCode } from '../password.js';
 import { parsePort } from './node.js';
@@ -64,6 +64,8 @@ export function registerPortalCommand(program: Command, print: Print): void {
     .option('--json', 'print {"ready":true,"url":...} once serving')
     .action(async (opts: PortalOptions) => {
       const seedUsers = opts.seedFile ? (JSON.parse(readFileSync(opts.seedFile, 'utf8')) as SeedUser[]) : [];
+      // Loaded here, not at the top: every other command (a node among them) would load the portal.
+      const { startPortal } = await import('@polis/portal');
       const portal = await startPortal({
         db: opts.db,
         gateways: opts.gateway,

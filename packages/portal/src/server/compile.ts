@@ -4,7 +4,19 @@
  * compile comes back as the compiler's own messages, with line and column, so the user can fix it.
  */
 import { PolisError } from '@polis/core';
-import solc from 'solc';
+import { createRequire } from 'node:module';
+
+type Solc = { version(): string; compile(input: string): string };
+let loaded: Solc | undefined;
+/**
+ * The compiler, loaded on first use: it is a 9 MB asm.js module that takes about 100 MB and a
+ * second to load, which every process importing the portal (the CLI's `polis node start` among
+ * them) would otherwise pay.
+ */
+function solc(): Solc {
+  loaded ??= createRequire(import.meta.url)('solc') as Solc;
+  return loaded;
+}
 
 /** Codes of `CompileError`. */
 export enum CompileErrorCode {
@@ -63,7 +75,7 @@ function lineAndColumn(source: string, offset: number): { line: number; column: 
 
 /** The compiler's version, e.g. "0.8.37+commit...". */
 export function compilerVersion(): string {
-  return solc.version();
+  return solc().version();
 }
 
 /** Compiles one Solidity file; every deployable contract in it is returned, in source order. */
@@ -92,7 +104,7 @@ export function compileSolidity(
       outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
     },
   };
-  const out = JSON.parse(solc.compile(JSON.stringify(input))) as SolcOutput;
+  const out = JSON.parse(solc().compile(JSON.stringify(input))) as SolcOutput;
   const messages: CompilerMessage[] = (out.errors ?? [])
     .filter((e) => e.severity !== 'info')
     .map((e) => ({
