@@ -3,8 +3,9 @@
  * npm package ships (no download at run time: this network may be offline). A source that does not
  * compile comes back as the compiler's own messages, with line and column, so the user can fix it.
  */
-import { PolisError } from '@polis/core';
+
 import { createRequire } from 'node:module';
+import { PolisError } from '@polis/core';
 
 type Solc = { version(): string; compile(input: string): string };
 let loaded: Solc | undefined;
