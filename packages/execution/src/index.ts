@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './executor.js';
+export { installJumpAnalysisCache, jumpAnalysisStats } from './jumpAnalysis.js';
 export * from './services/index.js';
 export * from './state/commitBlock.js';
 export * from './state/journaledState.js';

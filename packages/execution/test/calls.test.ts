@@ -12,8 +12,13 @@ import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileContract, ERC20_SOURCE, encodeArgs, encodeCall } from '../bench/erc20.js';
-import { BlockExecutor, CALL_CACHE_ENTRIES, commitBlockState } from '../src/index.js';
-import { installJumpAnalysisCache, jumpAnalysisStats } from '../src/jumpAnalysis.js';
+import {
+  BlockExecutor,
+  CALL_CACHE_ENTRIES,
+  commitBlockState,
+  installJumpAnalysisCache,
+  jumpAnalysisStats,
+} from '../src/index.js';
 import { type Fixture, openFixture } from './helpers.js';
 
 const CHAIN_ID = 31337n;
