@@ -110,8 +110,8 @@ describe('evaluateGate', () => {
 });
 
 describe('parseCiArgs', () => {
-  it('default: one run, compared with the baseline', () => {
-    expect(parseCiArgs([])).toEqual({ updateBaseline: false, why: undefined, runs: 1 });
+  it('default: the median of 3 runs, as the baseline is, compared with the baseline', () => {
+    expect(parseCiArgs([])).toEqual({ updateBaseline: false, why: undefined, runs: 3 });
     expect(parseCiArgs(['--runs', '2'])).toEqual({ updateBaseline: false, why: undefined, runs: 2 });
   });
 
