@@ -10,7 +10,7 @@
  * the heartbeats due during the window) and that one ledger commits a transaction. It prints one
  * JSON line and exits non-zero if a ledger fell behind its heartbeats. See bench/README.md.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import { hexToBytes, secp256k1Sign } from '@polis/core';
 import { buildGenesis, devAccount, devAlloc, grantAppKey, initNode, NODE_FILES, writeGenesis } from '@polis/node';
 import { Signature, Transaction } from 'ethers';
 import { round, stopDev } from './devnet.js';
+import { clockTicks, cpuTicks, memoryMB } from './proc.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const BIN = join(ROOT, 'packages/cli/bin/polis.js');
@@ -60,32 +61,6 @@ function positive(value: string | undefined, name: string, integer = true): numb
 
 function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
-}
-
-/** Clock ticks per second of /proc/<pid>/stat's times. */
-function clockTicks(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** The process's user and system CPU time so far, in clock ticks. */
-function cpuTicks(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the whole line, so 11 and 12 after the name.
-  return { user: Number(fields[11]), system: Number(fields[12]) };
-}
-
-/** The process's resident set size in MB. */
-function rssMB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`/proc/${pid}/status has no VmRSS line`);
-  return Number(m[1]) / 1024;
 }
 
 /**
@@ -255,13 +230,13 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     let rssPeak = 0;
     while (performance.now() - t0 < seconds * 1000) {
-      rssPeak = Math.max(rssPeak, rssMB(pid));
+      rssPeak = Math.max(rssPeak, memoryMB(pid).rss);
       await sleep(Math.min(RSS_SAMPLE_MS, seconds * 1000 - (performance.now() - t0)));
     }
     const cpu1 = cpuTicks(pid);
     const wake1 = wakeups(pid);
     const wall = (performance.now() - t0) / 1000;
-    const rss = rssMB(pid);
+    const rss = memoryMB(pid).rss;
     const { threads, fds } = threadsAndFds(pid);
     rssPeak = Math.max(rssPeak, rss);
     const after = await heads(urls);

@@ -11,14 +11,14 @@
  * The growth is measured from the end of the warm-up (`--warmup-seconds`) to the end of the soak,
  * both end to end and along a least-squares line. It prints one JSON line. See bench/README.md.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hexToBytes } from '@polis/core';
 import { round, startDev, stopDev } from './devnet.js';
 import { compileToken, deployAndFundToken, isEntryPoint, machine, positive, rpcClient, sleep, transferSigner } from './load.js';
+import { clockTicks, cpuTicks, memoryMB } from './proc.js';
 
 const CHAIN_ID = 31337n;
 /** Transfers per eth_sendRawTransaction batch request. */
@@ -46,36 +46,6 @@ export type SoakOptions = {
   /** The first seconds of the soak, before the RSS the growth is measured from. */
   warmupSeconds: number;
 };
-
-/** Clock ticks per second of /proc/<pid>/stat's times. */
-function clockTicks(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** The process's user + system CPU time so far, in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the whole line, so 11 and 12 after the name.
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/** The process's resident set size in MB, and its anonymous part (heap, stacks: not mapped files). */
-function rssOf(pid: number): { rss: number; anon: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kB = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-    if (!m) throw new Error(`/proc/${pid}/status has no ${field} line`);
-    return Number(m[1]) / 1024;
-  };
-  return { rss: kB('VmRSS'), anon: kB('RssAnon') };
-}
 
 /** The least-squares line y = intercept + slope * x through the points. */
 function fitLine(xs: number[], ys: number[]): { slope: number; intercept: number } {
@@ -229,7 +199,8 @@ export async function runSoak(o: SoakOptions) {
         if (wait > 0) await sleep(wait);
         const read = pids.map((pid, i) => {
           try {
-            return { ...rssOf(pid), cpu: cpuTicks(pid) };
+            const { user, system } = cpuTicks(pid);
+            return { ...memoryMB(pid), cpu: user + system };
           } catch {
             throw new Error(`node ${i} (pid ${pid}) is gone ${round(at / 1000)} s into the soak`);
           }
