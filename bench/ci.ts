@@ -188,10 +188,14 @@ export const UPDATE_RUNS_DEFAULT = 3;
  * single CI run within 4% of the 30% limit with nothing regressed.
  */
 export const GATE_RUNS_DEFAULT = 3;
-/** The gate starts once the 1-minute load average is below this (the baseline's runs started at 0.8-1.1)… */
-export const SETTLED_LOADAVG = 1.2;
+/**
+ * The gate starts once the 1-minute load average is below this… Two CI runs that started at 1.15
+ * measured 0.726-0.753 of the baseline on unchanged code, and runs started below 0.5 measured
+ * 0.99-1.17: the load the suite leaves behind is not gone at 1.2.
+ */
+export const SETTLED_LOADAVG = 0.8;
 /** …or after this long, whichever comes first. */
-export const SETTLE_MAX_MS = 90_000;
+export const SETTLE_MAX_MS = 180_000;
 
 /** Parses the command line of `bench/ci.ts`; `--update-baseline` without a non-empty `--why` is refused. */
 export function parseCiArgs(argv: string[]): CiOptions {
