@@ -77,6 +77,7 @@ export async function runErc20(o: Erc20Options) {
       concurrency: CONCURRENCY,
       rate: RATE,
       timeoutMs: RUN_TIMEOUT_MS,
+      pids: dev?.ready.nodes.map((n) => n.pid) ?? [],
     });
     return {
       bench: 'erc20',
@@ -95,6 +96,7 @@ export async function runErc20(o: Erc20Options) {
       submitMs: result.submitMs,
       latencyMs: result.latencyMs,
       blocks: result.blocks,
+      cpu: result.cpu,
       presignMs: round(signMs),
       machine: machine(),
     };

@@ -4,7 +4,7 @@
  * and the timed run (submit pre-signed transactions in batches, watch blocks until each has a
  * receipt, time each from its submission to its receipt).
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,6 +12,7 @@ import { hexToBytes, privateKeyToAddress, secp256k1Sign, toChecksumAddress } fro
 import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
 import solc from 'solc';
 import { percentile, round } from './devnet.js';
+import { clockTicks, cpuTicks } from './proc.js';
 
 type RpcAnswer = { id: number; result?: unknown; error?: { code: number; message: string } };
 
@@ -111,6 +112,12 @@ export type LoadResult = {
   submitMs: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   blocks: { count: number; txsMean: number; txsMax: number };
+  /**
+   * CPU over the timed run, in percent of one core: the load generator (this process: submitting,
+   * watching blocks) and each node whose pid was given (read from /proc). `nodesMsPerTx` is the
+   * nodes' CPU time together per committed transaction, the work the network does for one.
+   */
+  cpu: { generatorPercent: number; nodesPercent: number[]; nodesMsPerTx: number | null };
 };
 
 /**
@@ -126,6 +133,8 @@ export async function runLoad(o: {
   concurrency: number;
   rate: number;
   timeoutMs: number;
+  /** The node processes whose CPU time the result reports (none for a ledger given by URL). */
+  pids?: readonly number[];
 }): Promise<LoadResult> {
   const { client, raws, hashes } = o;
   const total = raws.length;
@@ -138,6 +147,12 @@ export async function runLoad(o: {
   let resubmitted = 0;
   const blockSizes: number[] = [];
   const startHeight = Number(await client.call('eth_blockNumber'));
+  // Node CPU comes from Linux's /proc; elsewhere only the generator's is reported.
+  const pids = existsSync('/proc/self/stat') ? (o.pids ?? []) : [];
+  const ticks = clockTicks();
+  const nodeTicks = () => pids.map((pid) => cpuTicks(pid)).map((t) => t.user + t.system);
+  const nodeTicks0 = nodeTicks();
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   let watching = true;
   const watch = async () => {
@@ -219,6 +234,9 @@ export async function runLoad(o: {
     watching = false;
   }
   const end = Math.max(...committedAt);
+  const wallMs = performance.now() - start;
+  const generator = process.cpuUsage(cpu0);
+  const nodesMs = nodeTicks().map((t, i) => ((t - (nodeTicks0[i] as number)) * 1000) / ticks);
   const latencies = Array.from(committedAt, (c, i) => c - (submittedAt[i] as number)).sort((a, b) => a - b);
   const nonEmpty = blockSizes.filter((n) => n > 0);
   return {
@@ -238,6 +256,11 @@ export async function runLoad(o: {
       count: nonEmpty.length,
       txsMean: round(committed / Math.max(1, nonEmpty.length)),
       txsMax: Math.max(0, ...nonEmpty),
+    },
+    cpu: {
+      generatorPercent: round(((generator.user + generator.system) / 1000 / wallMs) * 100),
+      nodesPercent: nodesMs.map((ms) => round((ms / wallMs) * 100)),
+      nodesMsPerTx: pids.length === 0 ? null : round(nodesMs.reduce((a, b) => a + b, 0) / Math.max(1, committed), 3),
     },
   };
 }

@@ -100,6 +100,7 @@ export async function runRecords(o: RecordsOptions) {
       concurrency: CONCURRENCY,
       rate: RATE,
       timeoutMs: RUN_TIMEOUT_MS,
+      pids: dev?.ready.nodes.map((n) => n.pid) ?? [],
     });
     // Every record is checked to exist once the run is over: a sample of them, by hash.
     const sample = [0, Math.floor(RECORDS / 2), RECORDS - 1].map((i) => bytesToHex(keccak256Bytes(utf8ToBytes(`${run}/${i}`))));
@@ -125,6 +126,7 @@ export async function runRecords(o: RecordsOptions) {
       submitMs: result.submitMs,
       latencyMs: result.latencyMs,
       blocks: result.blocks,
+      cpu: result.cpu,
       rejectedThenResubmitted: result.rejectedThenResubmitted,
       presignMs: round(signMs),
       machine: machine(),

@@ -5,7 +5,7 @@
  * logs, charge the same gas, and refuse the same batches with the same reasons.
  */
 import { bytesToHex, concatBytes, hexToBytes, keccak256, utf8ToBytes } from '@polis/core';
-import { createLedgerCommon, createStateWriteSet, type DecodedTx, decodeTx, type Receipt } from '@polis/ledger';
+import { createLedgerCommon, createStateWriteSet, type DecodedTx, decodeTx, logsBloom, type Receipt } from '@polis/ledger';
 import { encodeFunctionData, type Hex, toFunctionSelector } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,8 @@ describe('recordBatch: the raw path and the ABI path agree', () => {
     // The calldata differs (other hashes, other offsets), and so its intrinsic gas; the rest is equal.
     expect((ra?.gasUsed ?? 0n) - calldataGas(canonical(a))).toBe((rb?.gasUsed ?? 0n) - calldataGas(reordered(b)));
     expect(ra?.logs).toHaveLength(50);
+    // The receipts' blooms (runTx's) are the blooms of their logs.
+    for (const r of [ra, rb]) expect(r?.logsBloom).toEqual(logsBloom(r?.logs ?? []));
     // Same event shape: topic 0, the hash, the submitter, the tag; data: empty bytes.
     for (const [i, log] of (ra?.logs ?? []).entries()) {
       const other = rb?.logs[i];

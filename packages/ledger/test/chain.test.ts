@@ -1,4 +1,4 @@
-import { bytesToHex, hexToBytes, rlpDecode, rlpEncode } from '@polis/core';
+import { bytesToHex, hexToBytes, keccak256, rlpDecode, rlpEncode } from '@polis/core';
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import {
@@ -121,6 +121,59 @@ describe('mempool', () => {
     expect(p.size).toBe(1);
     expect(p.select({ maxTxs: 10, maxBytes: 1e6, maxGas: 10n ** 9n }).map((t) => t.nonce)).toEqual([2n]);
     nonces.clear();
+  });
+
+  it('behavior: knows pooled and lately pruned transactions by hash, and remembers a bounded number', async () => {
+    const p = new Mempool({
+      common,
+      nonceOf: (a) => nonces.get(bytesToHex(a)) ?? 0n,
+      blockGasLimit: 30_000_000n,
+      maxPrunedRemembered: 2,
+    });
+    const raws: Uint8Array[] = [];
+    for (const n of [0, 1, 2, 3]) raws.push(await tx(bob, n));
+    const hashes = raws.map((r) => keccak256(r));
+    expect(hashes.map((h) => p.knows(h))).toEqual([false, false, false, false]);
+    for (const r of raws) p.add(r);
+    expect(hashes.map((h) => p.knows(h))).toEqual([true, true, true, true]);
+    // Nonces 0..2 used: pruned, and the newest two are remembered; the oldest is forgotten.
+    nonces.set(bob.address.toLowerCase(), 3n);
+    p.prune([hexToBytes(bob.address)]);
+    expect(p.size).toBe(1);
+    expect(p.prunedRemembered).toBe(2);
+    expect(hashes.map((h) => p.knows(h))).toEqual([false, true, true, true]);
+    // A client that sends a pruned transaction again still hears why it cannot enter.
+    expect(() => p.add(raws[1] as Uint8Array)).toThrow(/nonce too low: the account's next nonce is 3/);
+    expect(() => p.add(raws[3] as Uint8Array)).toThrow(/already known: this transaction is in the mempool/);
+    nonces.clear();
+  });
+});
+
+describe('ledger Common', () => {
+  it('behavior: a decoded transaction carries the transaction parameters, and other parameter sets still merge', async () => {
+    const plain = decodeTx(await sign(alice, { type: 2, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }), common);
+    expect(plain.tx.common.param('txGas')).toBe(21000n);
+    expect(plain.tx.getMinimumGasLimit()).toBe(21000n);
+    // 4 non-zero calldata bytes cost 21,000 + 4 * 16 = 21,064, but Prague's calldata floor (EIP-7623:
+    // 21,000 + 10 per token, 4 tokens a non-zero byte) is 21,160, and the higher one counts.
+    const withData = decodeTx(
+      await sign(alice, { type: 2, data: '0x01020304', maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }),
+      common,
+    );
+    expect(withData.tx.getMinimumGasLimit()).toBe(21160n);
+    // A set merged once is merged for every copy that asks for it, made before or after.
+    const ledger = createLedgerCommon(CHAIN_ID);
+    const before = ledger.copy();
+    const extra = { 1: { polisTestParam: 7 } };
+    const first = ledger.copy();
+    first.updateParams(extra);
+    expect(first.param('polisTestParam')).toBe(7n);
+    before.updateParams(extra);
+    expect(before.param('polisTestParam')).toBe(7n);
+    const after = ledger.copy();
+    after.updateParams(extra);
+    expect(after.param('polisTestParam')).toBe(7n);
+    expect(after.param('txGas')).toBe(21000n);
   });
 });
 

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Clock, ConsensusEngine, createValidatorSet, type EngineEvent, indexOfValidator } from '@polis/consensus';
-import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, utf8ToBytes } from '@polis/core';
+import { bytesToHex, createEd25519Signer, decryptKeystore, hexToBytes, keccak256, utf8ToBytes } from '@polis/core';
 import { BlockExecutor, IDENTITY_ADDRESS, senderPolicyRefusal } from '@polis/execution';
 import { activeNodes, encodeGovTx, type GovState, getApp, getAuditAnchor, nonceOf, signGovTxEd25519 } from '@polis/governance';
 import {
@@ -266,6 +266,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const txChannel = p2p.channel(`${g.id}#tx`);
         own.push(
           txChannel.onMessage((_peer, raw) => {
+            // Peers resend pooled transactions: one known here costs a hash, not a decode.
+            if (mempool.knows(keccak256(raw))) return;
             try {
               const d = mempool.add(raw);
               engine.notifyWork();

@@ -3,7 +3,7 @@
  * recovery through the native secp256k1 binding instead of the library's pure-JS default.
  */
 import { type Common, createCustomCommon, Mainnet } from '@ethereumjs/common';
-import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx';
+import { createTxFromRLP, paramsTx, type TypedTransaction } from '@ethereumjs/tx';
 import { keccak256, PolisError, padBytes, type RLPItem, readBigUint, rlpDecode, secp256k1Recover } from '@polis/core';
 
 /** The hardfork whose rules app ledgers run. */
@@ -76,12 +76,52 @@ function recover(msgHash: Uint8Array, v: bigint, r: Uint8Array, s: Uint8Array, c
   return secp256k1Recover(msgHash, sig, Number(recovery)).subarray(1);
 }
 
-/** The `Common` of a ledger: Prague rules, its own chain id, native keccak and signature recovery. */
+/**
+ * The `Common` of a ledger: Prague rules, its own chain id, native keccak and signature recovery.
+ *
+ * `@ethereumjs/tx` copies the `Common` for every transaction it builds and merges its parameter
+ * set into the copy (a JSON deep copy of every EIP's parameters, then a rebuild of the lookup
+ * cache): a tenth of a node's time under load; blocks do the same with theirs. The ledger's
+ * `Common` merges each set once: a copy whose lookup cache was built with a set skips it.
+ * (`node packages/execution/dist/bench/decode.js` and `block.js` measure both changes here.)
+ */
 export function createLedgerCommon(chainId: bigint): Common {
-  return createCustomCommon({ chainId: chainId.toString(), name: `polis-${chainId}` }, Mainnet, {
+  const common = createCustomCommon({ chainId: chainId.toString(), name: `polis-${chainId}` }, Mainnet, {
     hardfork: HARDFORK,
     customCrypto: { keccak256, ecrecover: recover },
   });
+  const merge = common.updateParams;
+  type Internals = { _params: object; _paramsCache: object };
+  const shared = (common as unknown as Internals)._params;
+  // The sets merged into the shared parameters so far, and for each lookup cache the sets it
+  // was built with (a cache is rebuilt, as a new object, from all the shared parameters).
+  const merged = new Set<object>();
+  const cacheHolds = new WeakMap<object, ReadonlySet<object>>();
+  // Own properties, so that `copy()` (an `Object.assign` of the own properties) carries them;
+  // copies share `_params`, and a copy shares its original's cache until it rebuilds its own.
+  common.updateParams = function (this: Common, params) {
+    const self = this as unknown as Internals;
+    if (cacheHolds.get(self._paramsCache)?.has(params)) return;
+    merge.call(this, params);
+    if (self._params !== shared) return;
+    merged.add(params);
+    cacheHolds.set(self._paramsCache, new Set(merged));
+  };
+  common.updateParams(paramsTx);
+  // The interpreter asks `isActivatedEIP` twice per opcode, and the library scans the list of
+  // active EIPs each time (5% of execution); a set per list answers the same, and a changed
+  // hardfork or EIP list (a new array) gets its own set.
+  const sets = new WeakMap<readonly number[], ReadonlySet<number>>();
+  common.isActivatedEIP = function (this: Common, eip: number) {
+    const list = (this as unknown as { _activatedEIPsCache: readonly number[] })._activatedEIPsCache;
+    let set = sets.get(list);
+    if (set === undefined) {
+      set = new Set(list);
+      sets.set(list, set);
+    }
+    return set.has(eip);
+  };
+  return common;
 }
 
 /** Decodes a raw signed transaction for a ledger, checking type, chain id and signature. */
