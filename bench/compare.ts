@@ -10,15 +10,14 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { round } from './devnet.js';
-import { machine, positive, sleep } from './load.js';
+import { benchArgs, machine, positive, sleep } from './load.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const require = createRequire(import.meta.url);
 const ANVIL = join(dirname(require.resolve('@foundry-rs/anvil-linux-amd64/package.json')), 'bin', 'anvil');
 
-const { values: args } = parseArgs({
+const args = benchArgs('compare', {
   options: {
     runs: { type: 'string', default: '2' },
     transfers: { type: 'string', default: '10000' },

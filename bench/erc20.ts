@@ -11,10 +11,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { hexToBytes, keccak256 as keccak256Bytes, utf8ToBytes } from '@polis/core';
 import { round, startDev, stopDev } from './devnet.js';
-import { compileToken, deployAndFundToken, isEntryPoint, machine, positive, rpcClient, runLoad, transferSigner } from './load.js';
+import {
+  benchArgs,
+  compileToken,
+  deployAndFundToken,
+  isEntryPoint,
+  machine,
+  positive,
+  rpcClient,
+  runLoad,
+  transferSigner,
+} from './load.js';
 
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 120_000;
@@ -109,7 +118,7 @@ export async function runErc20(o: Erc20Options) {
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values: args } = parseArgs({
+  const args = benchArgs('erc20', {
     options: {
       transfers: { type: 'string', default: '10000' },
       senders: { type: 'string', default: '100' },

@@ -10,10 +10,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { percentile, round, startDev, stopDev } from './devnet.js';
+import { benchArgs } from './load.js';
 
-const { values: args } = parseArgs({
+const args = benchArgs('gateway', {
   options: {
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '32' },

@@ -15,11 +15,11 @@ import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { hexToBytes, secp256k1Sign } from '@polis/core';
 import { buildGenesis, devAccount, devAlloc, grantAppKey, initNode, NODE_FILES, writeGenesis } from '@polis/node';
 import { Signature, Transaction } from 'ethers';
 import { round, stopDev } from './devnet.js';
+import { benchArgs } from './load.js';
 import { clockTicks, cpuTicks, memoryMB } from './proc.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -34,7 +34,7 @@ const HEAD_CONCURRENCY = 16;
 /** Node's timers take at most 2^31 - 1 ms; a longer one fires after 1 ms instead. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
-const { values: args } = parseArgs({
+const args = benchArgs('idle', {
   options: {
     ledgers: { type: 'string', default: '50' },
     'heartbeat-ms': { type: 'string', default: '10000' },

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { hexToBytes, privateKeyToAddress, secp256k1Sign, toChecksumAddress } from '@polis/core';
 import { getAddress, Interface, keccak256, Signature, Transaction } from 'ethers';
 import solc from 'solc';
@@ -34,10 +35,53 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
+/** A command-line option a benchmark cannot run with: printed without a stack trace, exit code 2. */
+export class BenchUsageError extends Error {
+  override name = 'BenchUsageError';
+}
+
 export function positive(value: string | undefined, name: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(n) || n < 1) throw new BenchUsageError(`${name} must be a positive integer, got ${value}`);
   return n;
+}
+
+/**
+ * The options of a benchmark's command line. `--help` lists them with their defaults; an unknown
+ * or malformed option, and any `BenchUsageError` thrown later, print what is wrong and the
+ * options, and exit with code 2 instead of a stack trace.
+ */
+export function benchArgs<T extends ParseArgsConfig & { options: NonNullable<ParseArgsConfig['options']> }>(
+  name: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>>['values'] {
+  const usage = () =>
+    `usage: node bench/dist/${name}.js [options] (or: npx polis bench ${name} -- [options])\noptions:\n${Object.entries(
+      config.options,
+    )
+      .map(
+        ([k, o]) =>
+          `  --${k}${o.type === 'string' ? ' <value>' : ''}${o.default === undefined ? '' : ` (default: ${String(o.default)})`}`,
+      )
+      .join('\n')}\n`;
+  process.on('uncaughtException', (err) => {
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`bench ${name}: ${err.message}\n${usage()}`);
+      process.exit(2);
+    }
+    // Anything else fails as it would without this handler.
+    process.stderr.write(`${err.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config).values;
+  } catch (cause) {
+    throw new BenchUsageError((cause as Error).message);
+  }
 }
 
 /** A private key from a seed: fees are zero, so no account needs funding. */

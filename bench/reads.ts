@@ -7,12 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { hexToBytes, privateKeyToAddress, toChecksumAddress } from '@polis/core';
 import { Interface } from 'ethers';
 import { percentile, round, startDev, stopDev } from './devnet.js';
 import { driveHttp } from './http.js';
-import { compileToken, isEntryPoint, machine, positive, rpcClient, signTx } from './load.js';
+import { benchArgs, compileToken, isEntryPoint, machine, positive, rpcClient, signTx } from './load.js';
 
 const CHAIN_ID = 31337n;
 
@@ -143,7 +142,7 @@ export async function runReads(o: ReadsOptions): Promise<ReadsResult[]> {
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values: args } = parseArgs({
+  const args = benchArgs('reads', {
     options: {
       seconds: { type: 'string', default: '10' },
       concurrency: { type: 'string', default: '32' },

@@ -11,12 +11,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { bytesToHex, keccak256 as keccak256Bytes, utf8ToBytes } from '@polis/core';
 import { RECORD_BATCH_MAX, RECORDS_ABI, RECORDS_ADDRESS } from '@polis/execution';
 import { Interface, keccak256 } from 'ethers';
 import { round, startDev, stopDev } from './devnet.js';
-import { isEntryPoint, keyOf, machine, positive, rpcClient, runLoad, signTx } from './load.js';
+import { benchArgs, isEntryPoint, keyOf, machine, positive, rpcClient, runLoad, signTx } from './load.js';
 
 const CHAIN_ID = 31337n;
 const RUN_TIMEOUT_MS = 180_000;
@@ -140,7 +139,7 @@ export async function runRecords(o: RecordsOptions) {
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values: args } = parseArgs({
+  const args = benchArgs('records', {
     options: {
       records: { type: 'string', default: '20000' },
       'per-tx': { type: 'string', default: '100' },

@@ -14,10 +14,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { hexToBytes } from '@polis/core';
 import { round, startDev, stopDev } from './devnet.js';
-import { compileToken, deployAndFundToken, isEntryPoint, machine, positive, rpcClient, sleep, transferSigner } from './load.js';
+import {
+  benchArgs,
+  compileToken,
+  deployAndFundToken,
+  isEntryPoint,
+  machine,
+  positive,
+  rpcClient,
+  sleep,
+  transferSigner,
+} from './load.js';
 import { clockTicks, cpuTicks, memoryMB } from './proc.js';
 
 const CHAIN_ID = 31337n;
@@ -319,7 +328,7 @@ export async function runSoak(o: SoakOptions) {
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values: args } = parseArgs({
+  const args = benchArgs('soak', {
     options: {
       minutes: { type: 'string', default: '10' },
       rate: { type: 'string', default: '250' },

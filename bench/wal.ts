@@ -11,10 +11,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { FileWal } from '@polis/node';
 import { round } from './devnet.js';
-import { isEntryPoint, positive } from './load.js';
+import { benchArgs, isEntryPoint, positive } from './load.js';
 
 type Wal = { reset(b: Uint8Array): Promise<void>; append(b: Uint8Array): void; sync(): Promise<void>; close(): void };
 
@@ -54,7 +53,7 @@ export async function runWal(o: { heights: number; appends: number; open?: (path
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values: args } = parseArgs({
+  const args = benchArgs('wal', {
     options: { heights: { type: 'string', default: '500' }, appends: { type: 'string', default: '4' } },
   });
   const result = await runWal({ heights: positive(args.heights, '--heights'), appends: positive(args.appends, '--appends') });

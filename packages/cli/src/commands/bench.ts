@@ -20,6 +20,7 @@ export const BENCHMARKS: Record<string, string> = {
   idle: 'the CPU and memory of many idle app ledgers on one node',
   compare: 'Polis beside anvil on the same ERC-20 run, alternating',
   soak: 'memory under a steady ERC-20 load: RSS growth of the nodes over a 10-minute soak (issue P10)',
+  wal: "the consensus WAL's cost per height on this disk: a reset and synced appends (ADR 0013)",
   ci: 'the regression gate: short ERC-20, records and reads runs against the stored baseline (exit 1 on a drop over 30%)',
 };
 
