@@ -43,16 +43,24 @@ function freePort(): Promise<number> {
 function erc20(extra: string[]): Promise<{ transfersPerSecond: number; latencyMs: { p50: number; p99: number } }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [resolve(HERE, 'erc20.js'), '--transfers', String(TRANSFERS), ...extra], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
     });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+      process.stderr.write(c);
+    });
     child.once('exit', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) fail(new Error(`bench/erc20 exited ${code}: ${out.slice(-500)}`));
-      else done(JSON.parse(line));
+      if (code !== 0 || !line.startsWith('{')) {
+        // The first line of the error says what happened (for example, how many committed in time).
+        const reason = err.split('\n').find((l) => l.startsWith('Error')) ?? `${out.slice(-300)}${err.slice(-300)}`;
+        fail(new Error(`bench/erc20 exited ${code}: ${reason.trim()}`));
+      } else done(JSON.parse(line));
     });
   });
 }
@@ -99,15 +107,29 @@ async function withAnvil<T>(run: (url: string) => Promise<T>): Promise<T> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
 
 async function main(): Promise<void> {
-  const runs: Array<{ run: number; target: 'anvil' | 'polis'; transfersPerSecond: number; p50: number; p99: number }> = [];
+  type Run = { run: number; target: 'anvil' | 'polis' } & (
+    | { transfersPerSecond: number; p50: number; p99: number }
+    | { failed: string }
+  );
+  const runs: Run[] = [];
+  // A run that fails (anvil sometimes commits almost nothing of a large burst within the
+  // generator's 120 s) is reported with its reason, and the medians use the runs that finished.
+  const attempt = async (run: number, target: 'anvil' | 'polis', go: () => Promise<Awaited<ReturnType<typeof erc20>>>) => {
+    try {
+      const r = await go();
+      runs.push({ run, target, transfersPerSecond: r.transfersPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99 });
+    } catch (err) {
+      runs.push({ run, target, failed: err instanceof Error ? err.message : String(err) });
+    }
+  };
   for (let run = 1; run <= RUNS; run++) {
-    const a = await withAnvil((url) => erc20(['--url', url]));
-    runs.push({ run, target: 'anvil', transfersPerSecond: a.transfersPerSecond, p50: a.latencyMs.p50, p99: a.latencyMs.p99 });
-    const p = await erc20(['--nodes', String(NODES)]);
-    runs.push({ run, target: 'polis', transfersPerSecond: p.transfersPerSecond, p50: p.latencyMs.p50, p99: p.latencyMs.p99 });
+    await attempt(run, 'anvil', () => withAnvil((url) => erc20(['--url', url])));
+    await attempt(run, 'polis', () => erc20(['--nodes', String(NODES)]));
   }
-  const anvil = median(runs.filter((r) => r.target === 'anvil').map((r) => r.transfersPerSecond));
-  const polis = median(runs.filter((r) => r.target === 'polis').map((r) => r.transfersPerSecond));
+  const rates = (target: Run['target']) =>
+    runs.flatMap((r) => (r.target === target && 'transfersPerSecond' in r ? [r.transfersPerSecond] : []));
+  const anvil = rates('anvil').length > 0 ? median(rates('anvil')) : null;
+  const polis = rates('polis').length > 0 ? median(rates('polis')) : null;
   process.stdout.write(
     `${JSON.stringify({
       bench: 'compare',
@@ -116,10 +138,11 @@ async function main(): Promise<void> {
       anvil: 'anvil --block-time 1 --gas-limit 1000000000 --base-fee 0 --no-priority-fee',
       runs,
       medianTransfersPerSecond: { anvil, polis },
-      ratioPolisToAnvil: round(polis / anvil, 2),
+      ratioPolisToAnvil: anvil !== null && polis !== null ? round(polis / anvil, 2) : null,
       machine: machine(),
     })}\n`,
   );
+  if (polis === null) process.exitCode = 1;
 }
 
 await main();

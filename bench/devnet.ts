@@ -14,8 +14,8 @@ export type Ready = {
   accounts: { address: string; privateKey: string }[];
 };
 
-/** Starts `polis dev` with `nodes` city nodes on free ports and resolves with its ready line. */
-export function startDev(dataDir: string, nodes: number): Promise<{ child: ChildProcess; ready: Ready }> {
+/** Starts `polis dev` with `nodes` city nodes on free ports (and the apps' block gas limit, if given) and resolves with its ready line. */
+export function startDev(dataDir: string, nodes: number, gasLimit?: number): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = spawn(
     process.execPath,
     // No portal: benchmarks measure the nodes, and the portal's usage collector would share their cores.
@@ -32,6 +32,7 @@ export function startDev(dataDir: string, nodes: number): Promise<{ child: Child
       '--heartbeat-ms',
       '1000',
       '--no-portal',
+      ...(gasLimit === undefined ? [] : ['--gas-limit', String(gasLimit)]),
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],

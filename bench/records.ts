@@ -39,6 +39,8 @@ export type RecordsOptions = {
   rate: number;
   url?: string | undefined;
   nodes: number;
+  /** The dev apps' block gas limit (`polis dev --gas-limit`); the genesis default when absent. */
+  gasLimit?: number | undefined;
 };
 
 /** Runs the records benchmark once and returns the object the CLI prints as its JSON line. */
@@ -49,7 +51,7 @@ export async function runRecords(o: RecordsOptions) {
   if (PER_TX > RECORD_BATCH_MAX) throw new Error(`--per-tx must be at most ${RECORD_BATCH_MAX}`);
   const iface = new Interface(RECORDS_ABI as never);
   const dataDir = mkdtempSync(join(tmpdir(), 'polis-bench-records-'));
-  const dev = o.url === undefined ? await startDev(dataDir, NODES) : undefined;
+  const dev = o.url === undefined ? await startDev(dataDir, NODES, o.gasLimit) : undefined;
   const stopOnSignal = () => void (dev ? stopDev(dev.child) : Promise.resolve()).then(() => process.exit(130));
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
@@ -110,7 +112,7 @@ export async function runRecords(o: RecordsOptions) {
     return {
       bench: 'records',
       setup: dev
-        ? `polis dev --nodes ${NODES} (child processes, all validators); client in this process over HTTP JSON-RPC to node 0`
+        ? `polis dev --nodes ${NODES}${o.gasLimit === undefined ? '' : ` --gas-limit ${o.gasLimit}`} (child processes, all validators); client in this process over HTTP JSON-RPC to node 0`
         : `the ledger at ${url}`,
       records: RECORDS,
       recordsPerTx: PER_TX,
@@ -149,6 +151,7 @@ if (isEntryPoint(import.meta.url)) {
       rate: { type: 'string', default: '0' },
       url: { type: 'string' },
       nodes: { type: 'string', default: '1' },
+      'gas-limit': { type: 'string' },
     },
   });
   const result = await runRecords({
@@ -160,6 +163,7 @@ if (isEntryPoint(import.meta.url)) {
     rate: args.rate === '0' ? 0 : positive(args.rate, '--rate'),
     url: args.url,
     nodes: positive(args.nodes, '--nodes'),
+    gasLimit: args['gas-limit'] === undefined ? undefined : positive(args['gas-limit'], '--gas-limit'),
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -38,6 +38,12 @@ describe('polis (built binary)', () => {
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--nodes must be 1 to 64');
+    const gas = spawnSync(process.execPath, [BIN, 'dev', '--gas-limit', '5000', '--data', join(dir, 'dev-bad-gas')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(gas.status).toBe(1);
+    expect(gas.stderr).toContain('--gas-limit must be an integer from 1000000 to 1000000000');
   });
 
   it('default: polis bench runs a benchmark from bench/ and prints its JSON line', async () => {

@@ -69,7 +69,21 @@ async function untilStatus(key: string, status: number, limitMs: number): Promis
 beforeAll(async () => {
   child = spawn(
     process.execPath,
-    [BIN, 'dev', '--nodes', '2', '--json', '--base-port', '0', '--data', dataDir, '--heartbeat-ms', '500'],
+    [
+      BIN,
+      'dev',
+      '--nodes',
+      '2',
+      '--json',
+      '--base-port',
+      '0',
+      '--data',
+      dataDir,
+      '--heartbeat-ms',
+      '500',
+      '--gas-limit',
+      '60000000',
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -146,6 +160,9 @@ describe('polis dev', () => {
       // The development accounts are funded on every app, as anvil's are.
       const balance = await rpc(app.rpcUrl, 'eth_getBalance', [ready.accounts[0]?.address, 'latest']);
       expect(BigInt(balance.body.result as string), app.id).toBe(10n ** 24n);
+      // --gas-limit set the apps' block gas limit.
+      const block = await rpc(app.rpcUrl, 'eth_getBlockByNumber', ['latest', false]);
+      expect(BigInt((block.body.result as { gasLimit: string }).gasLimit), app.id).toBe(60_000_000n);
     }
     // The system ledger runs on every node, governed by accounts 0-2, two of them per action.
     expect(ready.system).toMatchObject({ chainId: 31336, threshold: 2, rpcUrl: `${ready.nodes[0]?.rpcBase}/v1/system` });

@@ -125,6 +125,8 @@ export type GenesisLedger = {
   alloc?: { address: string; balance: bigint }[];
   /** The app's owner (an admin of its identity service). */
   owner?: string;
+  /** The block gas limit (the genesis default, 30,000,000, when absent). */
+  gasLimit?: number;
 };
 
 /** What each development account holds at genesis: one million ether, as anvil and Hardhat give theirs. */
@@ -162,6 +164,7 @@ export function buildGenesis(options: {
       allowlist: l.allowlist ?? [],
       alloc: (l.alloc ?? []).map((a) => ({ address: a.address, balance: a.balance.toString() })),
       ...(l.owner ? { owner: l.owner.toLowerCase() } : {}),
+      ...(l.gasLimit === undefined ? {} : { gasLimit: l.gasLimit }),
     })),
     ...(options.system
       ? {

@@ -79,6 +79,7 @@ type DevOptions = {
   data?: string;
   basePort: string;
   heartbeatMs: string;
+  gasLimit?: string;
   portal: boolean;
   portalPort?: string;
   reviewApps?: boolean;
@@ -178,6 +179,7 @@ async function prepare(
   basePort: number,
   heartbeatMs: number,
   reviewApps: boolean,
+  gasLimit: number | undefined,
 ): Promise<{ configs: string[]; passwordFile: string; keys: Record<string, string> }> {
   mkdirSync(dataDir, { recursive: true });
   const passwordFile = join(dataDir, 'password');
@@ -220,6 +222,7 @@ async function prepare(
         chainId: a.chainId,
         alloc: devAlloc(DEV_ACCOUNTS),
         owner: devAccount(0).address,
+        ...(gasLimit === undefined ? {} : { gasLimit }),
       })),
       system: {
         chainId: DEV_SYSTEM.chainId,
@@ -261,6 +264,10 @@ export function registerDevCommand(program: Command, print: Print): void {
     .option('--data <dir>', 'data directory (default: a fresh temporary one); reusing one resumes its chain')
     .option('--base-port <port>', 'JSON-RPC port of node 0; node i uses base+i (0 picks free ports)', '8545')
     .option('--heartbeat-ms <ms>', 'an idle ledger makes one empty block this often', '10000')
+    .option(
+      '--gas-limit <gas>',
+      "the dev apps' block gas limit, 1,000,000 to 1,000,000,000 (default 30,000,000; when the network is created)",
+    )
     .option('--portal-port <port>', 'the web portal’s port (0 picks a free one; default 3000, or free with --base-port 0)')
     .option('--no-portal', 'do not start the web portal')
     .option('--review-apps', 'app requests wait for the alliance’s approval (when the network is created)')
@@ -279,6 +286,14 @@ export function registerDevCommand(program: Command, print: Print): void {
           '--heartbeat-ms must be a positive integer',
         );
       }
+      const gasLimit = opts.gasLimit === undefined ? undefined : Number(opts.gasLimit);
+      if (gasLimit !== undefined && (!Number.isInteger(gasLimit) || gasLimit < 1_000_000 || gasLimit > 1_000_000_000)) {
+        throw new CliError(
+          { code: CliErrorCode.INVALID_OPTION, option: '--gas-limit', value: String(opts.gasLimit) },
+          '--gas-limit must be an integer from 1000000 to 1000000000',
+          { hint: 'Give the gas as a plain number, for example --gas-limit 150000000' },
+        );
+      }
       const dataDir = resolve(opts.data ?? mkdtempSync(join(tmpdir(), 'polis-dev-')));
       // With --base-port 0 (free ports, as tests and benchmarks run it) the portal takes a free port too.
       const portalPort = parsePort(opts.portalPort ?? (opts.basePort === '0' ? '0' : '3000'), '--portal-port');
@@ -288,6 +303,7 @@ export function registerDevCommand(program: Command, print: Print): void {
         parsePort(opts.basePort, '--base-port'),
         heartbeatMs,
         opts.reviewApps === true,
+        gasLimit,
       );
       const started = configs.map((c, i) => startChild(c, passwordFile, join(dataDir, `node-${i}`, 'node.log')));
       const children = started.map((s) => s.child);
