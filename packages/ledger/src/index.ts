@@ -28,6 +28,6 @@ export {
   verifyPolisAccountProof,
   verifySMTPath,
 } from './state/smtProof.js';
-export { type CommitBlockOptions, type CommitBlockResult, StateStore } from './state/store.js';
+export { type CommitBlockOptions, type CommitBlockResult, NONCE_CACHE_MAX, StateStore } from './state/store.js';
 export * from './state/types.js';
 export { createStateWriteSet, validateWriteSet, writeSetSize } from './state/writeSet.js';

@@ -6,6 +6,7 @@ import {
   KECCAK256_NULL,
   type LedgerDatabase,
   LedgerErrorCode,
+  NONCE_CACHE_MAX,
   openLedgerDatabase,
   openStateStore,
   type StateWriteSet,
@@ -154,6 +155,42 @@ describe.each(KINDS)('state store (%s)', (kind) => {
       writes: createStateWriteSet({ accounts: g.accounts, code: g.code, storage: [{ ...kept, value: new Uint8Array([42]) }] }),
     });
     expect(bytesToHex(fresh.stateRoot)).toBe(bytesToHex(store.stateRoot));
+  });
+});
+
+describe('committed nonces and balances', () => {
+  it('behavior: decoded once per block, fresh after every commit, zero for an absent account', async () => {
+    const db = open(newDir());
+    const store = await openStateStore({ db, commitment: 'smt' });
+    const alice = new Uint8Array(20).fill(7);
+    const absent = new Uint8Array(20).fill(9);
+    const account = (nonce: bigint, balance: bigint) => ({
+      address: alice,
+      account: { nonce, balance, codeHash: KECCAK256_NULL },
+    });
+    await store.commitBlock({ height: 0, writes: createStateWriteSet({ accounts: [account(0n, 100n)] }) });
+    expect(store.committedNonceAndBalance(alice)).toEqual({ nonce: 0n, balance: 100n });
+    expect(store.committedNonceAndBalance(absent)).toEqual({ nonce: 0n, balance: 0n });
+    expect(store.cachedAccounts).toBe(2);
+    // Asked again in the same block: answered from the cache.
+    expect(store.committedNonceAndBalance(alice)).toBe(store.committedNonceAndBalance(alice));
+    expect(store.cachedAccounts).toBe(2);
+    await store.commitBlock({ height: 1, writes: createStateWriteSet({ accounts: [account(1n, 60n)] }) });
+    expect(store.committedNonceAndBalance(alice)).toEqual({ nonce: 1n, balance: 60n });
+    expect(store.cachedAccounts).toBe(1);
+  });
+
+  it('behavior: holds at most NONCE_CACHE_MAX accounts', async () => {
+    const store = await openStateStore({ db: open(newDir()), commitment: 'none' });
+    await store.commitBlock({ height: 0, writes: createStateWriteSet({}) });
+    const address = (i: number) => {
+      const a = new Uint8Array(20);
+      new DataView(a.buffer).setUint32(16, i);
+      return a;
+    };
+    for (let i = 0; i < NONCE_CACHE_MAX + 10; i++) store.committedNonceAndBalance(address(i));
+    expect(store.cachedAccounts).toBeLessThanOrEqual(NONCE_CACHE_MAX);
+    expect(store.cachedAccounts).toBe(10);
   });
 });
 

@@ -185,8 +185,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const allow = new Set(g.allowlist.map((a) => a.toLowerCase()));
         const mempool = new Mempool({
           common,
-          nonceOf: (a) => state.getAccount(a)?.nonce ?? 0n,
-          balanceOf: (a) => state.getAccount(a)?.balance ?? 0n,
+          nonceOf: (a) => state.committedNonceAndBalance(a).nonce,
+          balanceOf: (a) => state.committedNonceAndBalance(a).balance,
           blockGasLimit: BigInt(g.gasLimit),
           // The app's access policy, then its identity service's account policy (a required role
           // or attestation), read from the committed state; block validation checks the latter again.

@@ -3,9 +3,9 @@
  * `writeGenesis` writes the genesis that lists the validators and ledgers. The CLI's
  * `polis node init`, `polis network genesis` and `polis dev` are thin wrappers around these.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   bytesToHex,
@@ -200,22 +200,57 @@ export function devAccount(index: number): { address: string; privateKey: string
   return { address: toChecksumAddress(privateKeyToAddress(privateKey)), privateKey: bytesToHex(privateKey) };
 }
 
-/** Ports that were free a moment ago (the kernel picks them; a race with another process is possible but rare). */
+/**
+ * Ports that were free a moment ago, for listeners that bind later (a dev network's p2p ports are
+ * written into its configs before its nodes start). They are drawn at random from below the
+ * kernel's ephemeral range: a port from `listen(0)` comes from that range, which is also where
+ * every outgoing connection takes its local port, so another process's connection could take it
+ * before our node binds it (a node of a test network once failed to listen that way). Below the
+ * range, only another explicit bind to the same number can take it.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Server>((done, fail) => {
-          const server = createServer();
-          server.once('error', fail);
-          server.listen(0, '127.0.0.1', () => done(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
+  const low = FREE_PORT_LOW;
+  const high = ephemeralLow() - 1;
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < n && attempt < 50 * n && high > low; attempt++) {
+    const port = low + randomInt(high - low + 1);
+    if (!ports.has(port) && (await canListen(port))) ports.add(port);
+  }
+  // A machine whose ephemeral range starts very low: fall back to ports the kernel picks.
+  while (ports.size < n) ports.add(await kernelPort());
+  return [...ports];
+}
+
+/** The lowest port `freePorts` draws from: above the well-known and common service ports. */
+const FREE_PORT_LOW = 20_000;
+
+/** The first port of the kernel's ephemeral range (Linux; 32768 elsewhere, which is Linux's default). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+function kernelPort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
 }
 
 /** Writes a new random master key (32 bytes, hex) for key trust mode, readable by its owner only. */

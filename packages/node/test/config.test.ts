@@ -1,9 +1,10 @@
 /** Genesis validation errors that name the field and say what it should be. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildGenesis, ConfigError, GenesisSchema, readJsonFile } from '../src/index.js';
+import { buildGenesis, ConfigError, freePorts, GenesisSchema, readJsonFile } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'polis-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,5 +55,25 @@ describe('genesis', () => {
       operator: `0x${'22'.repeat(20)}`,
     };
     expect(read({ genesisTime: 0, nodes: [validator], system })).toBeDefined();
+  });
+});
+
+describe('freePorts', () => {
+  it('default: distinct ports below the kernel ephemeral range, each one free to listen on', async () => {
+    const ports = await freePorts(8);
+    expect(new Set(ports).size).toBe(8);
+    const range = existsSync('/proc/sys/net/ipv4/ip_local_port_range')
+      ? Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+      : 32_768;
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeLessThan(range);
+      const server = createServer();
+      await new Promise<void>((done, fail) => {
+        server.once('error', fail);
+        server.listen(port, '127.0.0.1', () => done());
+      });
+      await new Promise((done) => server.close(done));
+    }
   });
 });

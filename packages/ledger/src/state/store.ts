@@ -12,7 +12,17 @@
  * block's write set, the commitment's new nodes, the head and anything else the caller adds, in
  * one LMDB transaction: after a crash the store holds the previous block or this one, whole.
  */
-import { bytesToUtf8, equalsBytes, readBytes, readList, readUint, rlpDecode, rlpEncode, utf8ToBytes } from '@polis/core';
+import {
+  bytesToHex,
+  bytesToUtf8,
+  equalsBytes,
+  readBytes,
+  readList,
+  readUint,
+  rlpDecode,
+  rlpEncode,
+  utf8ToBytes,
+} from '@polis/core';
 import type { LedgerDatabase, LedgerTable, LedgerWriteTxn } from '../db.js';
 import { assertBound, corrupt, LedgerError, LedgerErrorCode } from '../errors.js';
 import { decodeAccount, encodeAccount, storageKey, storageRangeEnd } from './codec.js';
@@ -49,6 +59,9 @@ export type CommitBlockResult = {
   nodeBytes: number;
 };
 
+/** The most accounts `StateStore.committedNonceAndBalance` keeps decoded (more than a full pool's senders). */
+export const NONCE_CACHE_MAX = 65_536;
+
 /** The flat state of one ledger in the ledger database, and its commitment. */
 export class StateStore implements StateReader {
   readonly db: LedgerDatabase;
@@ -61,6 +74,11 @@ export class StateStore implements StateReader {
   readonly #meta: LedgerTable;
   #head: StateHead | undefined;
   #committing = false;
+  /** Decoded nonces and balances of the committed state, for the read version they were read at. */
+  #balances: { version: number | undefined; entries: Map<string, { nonce: bigint; balance: bigint }> } = {
+    version: undefined,
+    entries: new Map(),
+  };
 
   /** @internal Use `openStateStore`. */
   constructor(db: LedgerDatabase, commitment: StateCommitment, maxBlockWrites: number) {
@@ -96,6 +114,38 @@ export class StateStore implements StateReader {
   getAccount(address: Uint8Array): AccountState | undefined {
     const bytes = this.#accounts.get(address);
     return bytes === undefined ? undefined : decodeAccount(bytes);
+  }
+
+  /**
+   * The nonce and balance of `address` in the latest committed block (zero for an absent
+   * account), each decoded once per block: the mempool asks them of every pending sender at
+   * each height and for every transaction it admits. The cache is dropped with every write and
+   * holds at most `NONCE_CACHE_MAX` accounts; inside a write it is not used.
+   */
+  committedNonceAndBalance(address: Uint8Array): { nonce: bigint; balance: bigint } {
+    const version = this.db.readVersion();
+    const read = () => {
+      const account = this.getAccount(address);
+      return { nonce: account?.nonce ?? 0n, balance: account?.balance ?? 0n };
+    };
+    if (version === undefined) return read();
+    const cache = this.#balances;
+    if (cache.version !== version || cache.entries.size >= NONCE_CACHE_MAX) {
+      cache.version = version;
+      cache.entries.clear();
+    }
+    const key = bytesToHex(address);
+    let entry = cache.entries.get(key);
+    if (entry === undefined) {
+      entry = read();
+      cache.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** How many accounts `committedNonceAndBalance` holds decoded now. */
+  get cachedAccounts(): number {
+    return this.#balances.entries.size;
   }
 
   /** A storage slot's value in the latest committed block; empty when zero. */
