@@ -36,13 +36,13 @@ describe('FileWal', () => {
     wal.append(bytes(4, 5));
     await wal.sync();
     expect(await wal.read()).toEqual(bytes(1, 2, 3, 4, 5));
-    wal.close();
+    await wal.close();
     const { wal: again, log } = await reopen(path);
     expect(log).toEqual(bytes(1, 2, 3, 4, 5));
     // Appends after reopening continue the same log.
     again.append(bytes(6));
     await again.sync();
-    again.close();
+    await again.close();
     expect((await reopen(path)).log).toEqual(bytes(1, 2, 3, 4, 5, 6));
   });
 
@@ -61,12 +61,12 @@ describe('FileWal', () => {
     // are left in the file but are not part of the new log.
     await wal.reset(bytes(3));
     await wal.sync();
-    wal.close();
+    await wal.close();
     expect(statSync(`${path}.1`).size).toBeGreaterThan(100);
     const { wal: again, log } = await reopen(path);
     expect(again.generation).toBe(3);
     expect(log).toEqual(bytes(3));
-    again.close();
+    await again.close();
   });
 
   it('behavior: unsynced appends are dropped by a crash (close), synced ones are kept', async () => {
@@ -76,10 +76,10 @@ describe('FileWal', () => {
     wal.append(bytes(2));
     await wal.sync();
     wal.append(bytes(3));
-    wal.close();
+    await wal.close();
     const { wal: again, log } = await reopen(path);
     expect(log).toEqual(bytes(1, 2));
-    again.close();
+    await again.close();
   });
 
   it('error: a torn append ends the log there, and the next append overwrites it', async () => {
@@ -88,7 +88,7 @@ describe('FileWal', () => {
     await wal.reset(bytes(1));
     wal.append(bytes(2));
     await wal.sync();
-    wal.close();
+    await wal.close();
     // A frame header that promises 50 bytes, and 3 of them.
     const file = `${path}.${1}`;
     const size = statSync(file).size;
@@ -99,7 +99,7 @@ describe('FileWal', () => {
     expect(log).toEqual(bytes(1, 2));
     again.append(bytes(4));
     await again.sync();
-    again.close();
+    await again.close();
     expect((await reopen(path)).log).toEqual(bytes(1, 2, 4));
   });
 
@@ -110,7 +110,7 @@ describe('FileWal', () => {
     wal.append(bytes(2));
     await wal.sync();
     await wal.reset(new Uint8Array(64).fill(5)); // generation 2, in file .0
-    wal.close();
+    await wal.close();
     // The reset to generation 3 (file .1) reached the disk only in part: its header, not all its bytes.
     const whole = readFileSync(`${path}.0`);
     const torn = Buffer.from(whole.subarray(0, 40));
@@ -121,7 +121,31 @@ describe('FileWal', () => {
     const { wal: again, log } = await reopen(path);
     expect(again.generation).toBe(2);
     expect(log).toEqual(new Uint8Array(64).fill(5));
-    again.close();
+    await again.close();
+  });
+
+  it('behavior: appends before any reset make a log of their own; calls not awaited still land in call order', async () => {
+    const path = walPath();
+    const wal = new FileWal(path);
+    wal.append(bytes(1));
+    const first = wal.sync();
+    // Asked for before the first sync reached the disk: a reset, then an append and a sync.
+    const replaced = wal.reset(bytes(2));
+    wal.append(bytes(3));
+    const last = wal.sync();
+    await Promise.all([first, replaced, last]);
+    expect(wal.generation).toBe(2);
+    expect(await wal.read()).toEqual(bytes(2, 3));
+    await wal.close();
+    const { wal: again, log } = await reopen(path);
+    expect(log).toEqual(bytes(2, 3));
+    await again.close();
+    const lone = walPath();
+    const fresh = new FileWal(lone);
+    fresh.append(bytes(9));
+    await fresh.sync();
+    await fresh.close();
+    expect((await reopen(lone)).log).toEqual(bytes(9));
   });
 
   it('behavior: a log in the one-file format is moved into the new files, then removed', async () => {
@@ -132,7 +156,7 @@ describe('FileWal', () => {
     expect(await wal.read()).toEqual(bytes(7, 7, 7));
     wal.append(bytes(8));
     await wal.sync();
-    wal.close();
+    await wal.close();
     expect((await reopen(path)).log).toEqual(bytes(7, 7, 7, 8));
   });
 });
