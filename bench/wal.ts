@@ -15,7 +15,12 @@ import { FileWal } from '@polis/node';
 import { round } from './devnet.js';
 import { benchArgs, isEntryPoint, positive } from './load.js';
 
-type Wal = { reset(b: Uint8Array): Promise<void>; append(b: Uint8Array): void; sync(): Promise<void>; close(): void | Promise<void> };
+type Wal = {
+  reset(b: Uint8Array): Promise<void>;
+  append(b: Uint8Array): void;
+  sync(): Promise<void>;
+  close(): void | Promise<void>;
+};
 
 /** Times `heights` heights on a WAL made by `open` (another implementation may be passed to compare). */
 export async function runWal(o: { heights: number; appends: number; open?: (path: string) => Wal }) {
