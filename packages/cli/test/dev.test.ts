@@ -506,7 +506,10 @@ describe('polis app keys', () => {
     const made = JSON.parse(created.stdout) as { id: string; key: string; scopes: string[] };
     expect(made.scopes).toEqual(['read']);
     // Only the salted hash is stored.
-    expect(readFileSync(accessFile, 'utf8')).not.toContain(made.key.split('_')[2]);
+    // The secret is the key after `pk_<16 hex digits>_` (it may itself hold '_').
+    const secret = made.key.slice('pk_'.length + 16 + 1);
+    expect(secret).toHaveLength(43);
+    expect(readFileSync(accessFile, 'utf8')).not.toContain(secret);
     const listed = polis('app', 'keys', 'list', '--access-file', accessFile, '--app', 'demo');
     expect(listed.stdout).toContain(made.id);
     expect(listed.stdout).not.toMatch(/"hash"|"salt"/);
