@@ -365,7 +365,10 @@ describe('metering', () => {
     const all = logLines.join('');
     expect(all).toContain(`"key":"${k.id}"`);
     expect(all).toContain('"route":"/v1/:app/:key"');
-    expect(logLines.filter((l) => l.includes(devSecret) || l.includes(secret)), 'log lines holding a key secret').toEqual([]);
+    expect(
+      logLines.filter((l) => l.includes(devSecret) || l.includes(secret)),
+      'log lines holding a key secret',
+    ).toEqual([]);
   });
 });
 
