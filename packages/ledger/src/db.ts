@@ -47,6 +47,11 @@ export class LedgerTable {
     return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
 
+  /** @internal Called by `LedgerWriteTxn.drop`: the owner opens the name afresh next time. */
+  dropped(): void {
+    this.#owner.forget(this.name);
+  }
+
   /** The keys in [start, end) in ascending byte order, at most `limit` of them. */
   *keys(start: Uint8Array, end: Uint8Array, limit = Number.MAX_SAFE_INTEGER): Generator<Uint8Array> {
     this.#owner.assertOpen();
@@ -71,6 +76,13 @@ export class LedgerWriteTxn {
   remove(table: LedgerTable, key: Uint8Array): boolean {
     this.#assertOpen();
     return table.lmdb.removeSync(key);
+  }
+
+  /** Deletes `table` and everything in it from the environment (for a migration that replaces a table). */
+  drop(table: LedgerTable): void {
+    this.#assertOpen();
+    table.lmdb.dropSync();
+    table.dropped();
   }
 
   /** @internal Ends the transaction's lifetime; later writes through this object throw. */
@@ -102,6 +114,23 @@ export class LedgerDatabase {
     this.path = path;
     this.#root = root;
     this.#maxTables = maxTables;
+  }
+
+  /** Whether the environment holds a table named `name` (without creating it). */
+  hasTable(name: string): boolean {
+    this.assertOpen();
+    if (this.#tables.has(name)) return true;
+    // LMDB keeps each named table as a key of the main table; lmdb-js writes the name with a
+    // terminating NUL (the migration test in commitment.test.ts would notice a change).
+    return (
+      this.#root.getBinary(Buffer.from(`${name}\0`, 'utf8')) !== undefined ||
+      this.#root.getBinary(Buffer.from(name, 'utf8')) !== undefined
+    );
+  }
+
+  /** @internal Forgets a table `LedgerWriteTxn.drop` deleted. */
+  forget(name: string): void {
+    this.#tables.delete(name);
   }
 
   /** Opens (or creates) the table `name`; the same name always returns the same table. */

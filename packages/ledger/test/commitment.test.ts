@@ -7,8 +7,10 @@ import {
   createStateWriteSet,
   EMPTY_TRIE_ROOT,
   encodeAccount,
+  type LedgerDatabase,
   openLedgerDatabase,
   openStateStore,
+  SMTCommitment,
   type StateProof,
   type StateStore,
   type StorageWrite,
@@ -63,9 +65,19 @@ function referenceSMTRoot(state: ReturnType<typeof finalState>): Uint8Array {
   return referenceSMT(state).root;
 }
 
-/** The reference tree's root and its number of nodes (leaves and inner nodes). */
-function referenceSMT(state: ReturnType<typeof finalState>): { root: Uint8Array; nodes: number } {
-  let nodes = 0;
+/** A node's position as smt.ts defines it: the first `depth` bits of `key`, zero-padded to 32 bytes, then the depth (2 bytes). */
+function positionHex(key: Uint8Array, depth: number): string {
+  const out = new Uint8Array(34);
+  for (let i = 0; i < depth; i++)
+    if (((key[i >> 3] as number) >> (7 - (i % 8))) & 1) out[i >> 3] = (out[i >> 3] as number) | (1 << (7 - (i % 8)));
+  out[32] = depth >> 8;
+  out[33] = depth & 0xff;
+  return bytesToHex(out);
+}
+
+/** The reference tree's root and its nodes (leaves and inner nodes) by position. */
+function referenceSMT(state: ReturnType<typeof finalState>): { root: Uint8Array; nodes: Map<string, string> } {
+  const nodes = new Map<string, string>();
   const leaves = [
     ...state.accounts.map((w) => ({
       key: smtAccountKey(w.address),
@@ -74,12 +86,18 @@ function referenceSMT(state: ReturnType<typeof finalState>): { root: Uint8Array;
     ...state.storage.map((w) => ({ key: smtStorageKey(w.address, w.slot), valueHash: sha256(w.value) })),
   ];
   const bit = (k: Uint8Array, d: number) => ((k[d >> 3] as number) >> (7 - (d % 8))) & 1;
-  const node = (prefix: number, a: Uint8Array, b: Uint8Array) => sha256(concatBytes(new Uint8Array([prefix]), a, b));
+  const node = (at: string, prefix: number, a: Uint8Array, b: Uint8Array) => {
+    const bytes = concatBytes(new Uint8Array([prefix]), a, b);
+    nodes.set(at, bytesToHex(bytes));
+    return sha256(bytes);
+  };
   const root = (set: typeof leaves, depth: number): Uint8Array => {
     if (set.length === 0) return new Uint8Array(32);
-    nodes++;
-    if (set.length === 1) return node(0, (set[0] as (typeof leaves)[0]).key, (set[0] as (typeof leaves)[0]).valueHash);
+    const first = set[0] as (typeof leaves)[0];
+    const at = positionHex(first.key, depth);
+    if (set.length === 1) return node(at, 0, first.key, first.valueHash);
     return node(
+      at,
       1,
       root(
         set.filter((l) => bit(l.key, depth) === 0),
@@ -230,13 +248,19 @@ describe.each(['mpt', 'smt'] as const)('state commitment (%s)', (kind) => {
   });
 });
 
+/** The stored tree as position -> node, read through the commitment. */
+function storedTree(db: LedgerDatabase): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { position, node } of new SMTCommitment(db).storedNodes()) out.set(bytesToHex(position), bytesToHex(node));
+  return out;
+}
+
 describe('sparse Merkle tree storage', () => {
-  it('behavior: the tree table holds exactly the nodes of the current tree after inserts, updates and deletions', async () => {
+  it('behavior: the stored tree is exactly the nodes of the current tree, at their positions, after inserts, updates and deletions', async () => {
     const dir = tempDir();
     const db = openLedgerDatabase({ path: dir.path });
     cleanups.push(dir.remove, () => db.close());
     const store = await openStateStore({ db, commitment: 'smt' });
-    const tree = db.table('smt.tree');
     for (const seed of [51, 52]) {
       const { g, blocks } = history(seed);
       const applied: typeof blocks = [];
@@ -245,9 +269,8 @@ describe('sparse Merkle tree storage', () => {
         await store.commitBlock({ height, writes: createStateWriteSet({ ...b, code: g.code }) });
         applied.push(b);
         const expected = referenceSMT(finalState(applied));
-        const stored = [...tree.keys(new Uint8Array(0), new Uint8Array(35).fill(0xff))].length;
         expect(bytesToHex(store.stateRoot), `seed ${seed} height ${height}: root`).toBe(bytesToHex(expected.root));
-        expect(stored, `seed ${seed} height ${height}: stored nodes`).toBe(expected.nodes);
+        expect(storedTree(db), `seed ${seed} height ${height}: stored nodes`).toEqual(expected.nodes);
       }
       // Delete everything: the table must end empty, with the empty root.
       const state = finalState(applied);
@@ -258,11 +281,86 @@ describe('sparse Merkle tree storage', () => {
           storageCleared: [g.contract],
         }),
       });
-      expect(
-        [...tree.keys(new Uint8Array(0), new Uint8Array(35).fill(0xff))].length,
-        `seed ${seed}: nodes after deleting all`,
-      ).toBe(0);
+      const pages = db.table('smt.pages');
+      expect([...pages.keys(new Uint8Array(0), new Uint8Array(35).fill(0xff))], `seed ${seed}: pages after deleting all`).toEqual(
+        [],
+      );
       expect(bytesToHex(store.stateRoot)).toBe(bytesToHex(new Uint8Array(32)));
     }
+  });
+
+  it('behavior: four levels share a page, so a path of d nodes is about d/4 table values', async () => {
+    const { g, blocks } = history(53);
+    const dir = tempDir();
+    const db = openLedgerDatabase({ path: dir.path });
+    cleanups.push(dir.remove, () => db.close());
+    const store = await openStateStore({ db, commitment: 'smt' });
+    for (const [height, b] of blocks.entries())
+      await store.commitBlock({ height, writes: createStateWriteSet({ ...b, code: g.code }) });
+    const nodes = storedTree(db);
+    const pages = [...db.table('smt.pages').keys(new Uint8Array(0), new Uint8Array(35).fill(0xff))];
+    // Every page sits at a depth that is a multiple of 4, and holds every stored node under it for 4 levels.
+    for (const key of pages) expect(((key[32] as number) * 256 + (key[33] as number)) % 4).toBe(0);
+    const pageOf = (position: string) => {
+      const bytes = hexToBytes(position as Hex);
+      const depth = (bytes[32] as number) * 256 + (bytes[33] as number);
+      const top = depth - (depth % 4);
+      return positionHex(bytes, top);
+    };
+    expect(new Set([...nodes.keys()].map(pageOf))).toEqual(new Set(pages.map((k) => bytesToHex(k))));
+    expect(pages.length).toBeLessThan(nodes.size / 2);
+  });
+
+  it('behavior: a tree stored one node per value (the layout before ADR 0014) is moved into pages when the store opens', async () => {
+    const { g, blocks } = history(54);
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    let db = openLedgerDatabase({ path: dir.path });
+    let store = await openStateStore({ db, commitment: 'smt' });
+    for (const [height, b] of blocks.slice(0, -1).entries()) {
+      await store.commitBlock({ height, writes: createStateWriteSet({ ...b, code: g.code }) });
+    }
+    const root = store.stateRoot;
+    const tree = storedTree(db);
+    // Rewrite the tree in the old layout: `smt.tree`, position -> node.
+    const pages = db.table('smt.pages');
+    const legacy = db.table('smt.tree');
+    await db.write((txn) => {
+      for (const key of [...pages.keys(new Uint8Array(0), new Uint8Array(35).fill(0xff))]) txn.remove(pages, key);
+      for (const [position, node] of tree) txn.put(legacy, hexToBytes(position as Hex), hexToBytes(node as Hex));
+    });
+    await db.close();
+
+    db = openLedgerDatabase({ path: dir.path });
+    cleanups.push(() => db.close());
+    expect(db.hasTable('smt.tree')).toBe(true);
+    store = await openStateStore({ db, commitment: 'smt' });
+    expect(db.hasTable('smt.tree'), 'the old table is gone').toBe(false);
+    expect(storedTree(db)).toEqual(tree);
+    expect(bytesToHex(store.stateRoot)).toBe(bytesToHex(root));
+    const account = g.accounts[1] as AccountWrite;
+    expect(await verifyStateProof(store.stateRoot, await store.prove(account.address))).toEqual({ valid: true });
+    // The next block commits on the migrated tree to the reference root.
+    await store.commitBlock({
+      height: blocks.length - 1,
+      writes: createStateWriteSet({ ...(blocks.at(-1) as (typeof blocks)[0]), code: g.code }),
+    });
+    expect(bytesToHex(store.stateRoot)).toBe(bytesToHex(referenceSMT(finalState(blocks)).root));
+  });
+
+  it('error: a malformed page is reported as corruption, naming the page', async () => {
+    const { g, blocks } = history(55);
+    const dir = tempDir();
+    const db = openLedgerDatabase({ path: dir.path });
+    cleanups.push(dir.remove, () => db.close());
+    const store = await openStateStore({ db, commitment: 'smt' });
+    await store.commitBlock({ height: 0, writes: createStateWriteSet({ ...(blocks[0] as (typeof blocks)[0]), code: g.code }) });
+    const pages = db.table('smt.pages');
+    const rootPage = new Uint8Array(34);
+    const good = pages.get(rootPage) as Uint8Array;
+    await db.write((txn) => txn.put(pages, rootPage, good.subarray(0, good.length - 1)));
+    await expect(store.prove((g.accounts[1] as AccountWrite).address)).rejects.toThrow(
+      /sparse Merkle tree page at 0x0{68} is malformed/,
+    );
   });
 });

@@ -30,7 +30,7 @@ export async function createStateCommitment(
     case 'mpt':
       return MPTCommitment.open(db, mptNodeCacheSize === undefined ? {} : { nodeCacheSize: mptNodeCacheSize });
     case 'smt':
-      return new SMTCommitment(db);
+      return SMTCommitment.open(db);
   }
 }
 

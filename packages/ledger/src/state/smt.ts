@@ -2,13 +2,14 @@
  * The binary sparse Merkle tree commitment (`smt`), the alternative to Ethereum's MPT measured in
  * docs/adr/0003-state-commitment.md. Hashing rules and the verifier are in smtProof.ts.
  *
- * Nodes are stored by position, not by hash, in the `smt.tree` table: the key is the node's path
- * (its first `depth` key bits, zero-padded to 32 bytes) and its depth (2 bytes), the value its
- * 65-byte encoding (a type byte and two 32-byte words). A subtree's nodes therefore sit side by
- * side in LMDB, a block's updates dirty few pages, and a node is overwritten in place rather than
- * added, so the table holds the latest tree only and does not grow with the number of blocks
- * (go-ethereum's path-based state scheme makes the same trade). Proofs are served against the
- * latest committed root.
+ * Nodes are stored by position, not by hash: a node's position is its path (its first `depth`
+ * key bits, zero-padded to 32 bytes) and its depth (2 bytes), its encoding 65 bytes (a type byte
+ * and two 32-byte words). Four levels of nodes share one value of the `smt.pages` table
+ * (smtPages.ts, ADR 0014). A subtree's pages therefore sit side by side in LMDB, a block's
+ * updates dirty few pages, and a page is overwritten in place rather than added, so the table
+ * holds the latest tree only and does not grow with the number of blocks (go-ethereum's
+ * path-based state scheme makes the same trade). Proofs are served against the latest committed
+ * root.
  *
  * A block is applied as one batch: its keys are sorted, and the tree is rebuilt along their paths
  * from the leaves up, so a node shared by many updated paths is hashed once per block.
@@ -19,6 +20,7 @@ import { corrupt } from '../errors.js';
 import { encodeAccount } from './codec.js';
 import type { StagedCommitment, StateCommitment } from './commitment.js';
 import { EMPTY_SMT_ROOT, KECCAK256_NULL, WORD_LENGTH } from './params.js';
+import { decodePage, SMT_NODE_LENGTH, SMT_POSITION_LENGTH, SMTPageSet, slotPosition, writePages } from './smtPages.js';
 import {
   isEmptySubtree,
   SMT_INNER_PREFIX,
@@ -53,7 +55,10 @@ type Subtree = {
   position?: Uint8Array;
 };
 const EMPTY_SUBTREE: Subtree = { hash: EMPTY_SMT_ROOT, kind: EMPTY };
-const NODE_LENGTH = 1 + 2 * WORD_LENGTH;
+/** The table of the tree's pages. */
+const PAGES_TABLE = 'smt.pages';
+/** The table of an older layout, one node per value; `SMTCommitment.open` moves it into pages. */
+const LEGACY_NODES_TABLE = 'smt.tree';
 
 const compareKeys = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
 
@@ -69,15 +74,13 @@ function splitIndex(keys: { key: Uint8Array }[], depth: number, lo: number, hi: 
   return a;
 }
 
-const POSITION_LENGTH = WORD_LENGTH + 2;
-
 /**
  * The table key of the node at `depth` on the path of `ref`: the first `depth` bits of `ref`,
  * zero-padded, then the depth. With `lastBit`, bit `depth - 1` is set to it (for a sibling).
  * Keys sort in path order, so every subtree is one contiguous key range.
  */
 function positionKey(ref: Uint8Array, depth: number, lastBit?: number): Uint8Array {
-  const key = Buffer.alloc(POSITION_LENGTH);
+  const key = Buffer.alloc(SMT_POSITION_LENGTH);
   const whole = depth >> 3;
   for (let i = 0; i < whole; i++) key[i] = ref[i] as number;
   const rest = depth & 7;
@@ -94,32 +97,36 @@ function positionKey(ref: Uint8Array, depth: number, lastBit?: number): Uint8Arr
 /** The position of the root. */
 const ROOT_POSITION = positionKey(new Uint8Array(WORD_LENGTH), 0);
 
-/** One table write of a batch; `null` removes the node. Applied in order, so a later write to a position wins. */
-type NodeWrite = { position: Uint8Array; node: Uint8Array | null };
-
-/** One block's batch update: loads committed nodes by position and collects the writes that change them. */
+/**
+ * One block's batch update: loads nodes by position and changes them in its page set. A node is
+ * read before anything is written at its position, and a later write to a position wins.
+ */
 class SMTBatch {
-  readonly writes: NodeWrite[] = [];
-  readonly #table: LedgerTable;
+  readonly pages: SMTPageSet;
 
   constructor(table: LedgerTable) {
-    this.#table = table;
+    this.pages = new SMTPageSet(table);
+  }
+
+  /** The stored root node, or undefined for the empty tree. */
+  root(): Uint8Array | undefined {
+    return this.pages.get(ROOT_POSITION);
   }
 
   load(position: Uint8Array): Uint8Array {
-    const node = this.#table.get(position);
-    if (node?.length !== NODE_LENGTH)
+    const node = this.pages.get(position);
+    if (node?.length !== SMT_NODE_LENGTH)
       throw corrupt(`the sparse Merkle tree node at ${bytesToHex(position)} is missing or malformed`);
     return node;
   }
 
   #put(position: Uint8Array, node: Uint8Array): Uint8Array {
-    this.writes.push({ position, node });
+    this.pages.set(position, node);
     return sha256(node);
   }
 
   #remove(position: Uint8Array): void {
-    this.writes.push({ position, node: null });
+    this.pages.set(position, null);
   }
 
   /** Builds the canonical subtree at `depth` holding exactly the leaves in [lo, hi), where nothing was before. */
@@ -243,38 +250,65 @@ export class SMTCommitment implements StateCommitment {
   readonly emptyRoot = EMPTY_SMT_ROOT;
   readonly #tree: LedgerTable;
 
-  /** Opens the commitment's table in `db`. */
+  /** @internal Use `SMTCommitment.open`, which also moves an older layout into pages. */
   constructor(db: LedgerDatabase) {
-    this.#tree = db.table('smt.tree');
+    this.#tree = db.table(PAGES_TABLE);
+  }
+
+  /** Opens the commitment's table in `db`; a tree stored one node per value (before ADR 0014) is moved into pages first. */
+  static async open(db: LedgerDatabase): Promise<SMTCommitment> {
+    const commitment = new SMTCommitment(db);
+    if (db.hasTable(LEGACY_NODES_TABLE)) {
+      const legacy = db.table(LEGACY_NODES_TABLE);
+      await db.write((txn) => {
+        const pages = new SMTPageSet(commitment.#tree);
+        for (const position of legacy.keys(new Uint8Array(0), new Uint8Array(SMT_POSITION_LENGTH + 1).fill(0xff))) {
+          const node = legacy.get(position);
+          if (node?.length !== SMT_NODE_LENGTH || position.length !== SMT_POSITION_LENGTH) {
+            throw corrupt(`the sparse Merkle tree node at ${bytesToHex(position)} is malformed`);
+          }
+          pages.set(position, node);
+        }
+        writePages(txn, commitment.#tree, pages.changes().writes);
+        txn.drop(legacy);
+      });
+    }
+    return commitment;
   }
 
   /** Computes the root after `writes` in one batch over the block's sorted keys. */
   async stage(root: Uint8Array, writes: StateWriteSet, state: StateReader): Promise<StagedCommitment> {
-    this.#checkRoot(root);
-    const updates = leafUpdates(writes, state);
     const batch = new SMTBatch(this.#tree);
+    checkRoot(batch, root);
+    const updates = leafUpdates(writes, state);
     const result = batch.update(root, ROOT_POSITION, 0, updates, 0, updates.length);
     const table = this.#tree;
-    const nodeWrites = batch.writes;
-    let nodeCount = 0;
-    for (const w of nodeWrites) if (w.node) nodeCount++;
+    const { writes: pageWrites, bytes } = batch.pages.changes();
     return {
       root: result.hash,
-      nodeCount,
-      nodeBytes: nodeCount * NODE_LENGTH,
+      nodeCount: pageWrites.length,
+      nodeBytes: bytes,
       write(txn: LedgerWriteTxn) {
-        for (const w of nodeWrites) {
-          if (w.node) txn.put(table, w.position, w.node);
-          else txn.remove(table, w.position);
-        }
+        writePages(txn, table, pageWrites);
       },
     };
   }
 
+  /** The nodes stored, in position order (for tests and diagnostics: it reads the whole table). */
+  *storedNodes(): Generator<{ position: Uint8Array; node: Uint8Array }> {
+    for (const key of this.#tree.keys(new Uint8Array(0), new Uint8Array(SMT_POSITION_LENGTH + 1).fill(0xff))) {
+      const slots = decodePage(key, this.#tree.get(key) as Uint8Array);
+      for (let slot = 0; slot < slots.length; slot++) {
+        const node = slots[slot];
+        if (node) yield { position: slotPosition(key, slot), node };
+      }
+    }
+  }
+
   /** The path of `key` in the latest committed tree, whose root is `root`. */
   path(root: Uint8Array, key: Uint8Array): SMTPath {
-    this.#checkRoot(root);
     const batch = new SMTBatch(this.#tree);
+    checkRoot(batch, root);
     const siblings: SMTPath['siblings'] = [];
     if (isEmptySubtree(root)) return { siblings, leaf: null };
     for (let depth = 0; depth <= SMT_MAX_DEPTH; depth++) {
@@ -316,13 +350,13 @@ export class SMTCommitment implements StateCommitment {
       },
     };
   }
+}
 
-  /** The stored tree must be the one whose root the caller holds: the table keeps the latest tree only. */
-  #checkRoot(root: Uint8Array): void {
-    const node = this.#tree.get(ROOT_POSITION);
-    const stored = node === undefined ? EMPTY_SMT_ROOT : sha256(node);
-    if (!equalsBytes(stored, root)) {
-      throw corrupt(`the sparse Merkle tree holds root ${bytesToHex(stored)}, not the committed root ${bytesToHex(root)}`);
-    }
+/** The stored tree must be the one whose root the caller holds: the table keeps the latest tree only. */
+function checkRoot(batch: SMTBatch, root: Uint8Array): void {
+  const node = batch.root();
+  const stored = node === undefined ? EMPTY_SMT_ROOT : sha256(node);
+  if (!equalsBytes(stored, root)) {
+    throw corrupt(`the sparse Merkle tree holds root ${bytesToHex(stored)}, not the committed root ${bytesToHex(root)}`);
   }
 }
