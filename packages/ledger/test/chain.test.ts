@@ -220,6 +220,30 @@ describe('blocks and receipts', () => {
     expect(bloomMayContain(header.logsBloom, new Uint8Array(20).fill(7))).toBe(false);
   });
 
+  it('behavior: a stored receipt leaves out its bloom, which its logs determine; one stored with it (before) decodes as it was', () => {
+    const stored = encodeReceipt(receipt);
+    const fields = rlpDecode(stored) as Uint8Array[];
+    expect(fields[4]).toEqual(new Uint8Array(0));
+    const back = decodeReceipt(stored);
+    expect(back.logsBloom).toEqual(receipt.logsBloom);
+    expect(back).toEqual(receipt);
+    // The layout before: the 256-byte bloom in field 4, taken as stored.
+    const old = rlpEncode(fields.map((f, i) => (i === 4 ? receipt.logsBloom : f)) as never);
+    expect(old.length - stored.length).toBeGreaterThanOrEqual(256);
+    expect(decodeReceipt(old)).toEqual(receipt);
+    const noLogs = decodeReceipt(encodeReceipt({ ...receipt, logs: [], logsBloom: new Uint8Array(256) }));
+    expect(noLogs.logsBloom).toEqual(new Uint8Array(256));
+    // A decoded receipt's bloom can still be replaced, as any field.
+    back.logsBloom = new Uint8Array(256).fill(1);
+    expect(back.logsBloom).toEqual(new Uint8Array(256).fill(1));
+  });
+
+  it('error: a stored bloom that is neither empty nor 256 bytes is refused naming the field', () => {
+    const fields = rlpDecode(encodeReceipt(receipt)) as Uint8Array[];
+    const bad = rlpEncode(fields.map((f, i) => (i === 4 ? new Uint8Array(255) : f)) as never);
+    expect(() => decodeReceipt(bad)).toThrow(/"receipt\.logsBloom" should be empty or 256 bytes, got 255/);
+  });
+
   it('default: a block with a validator update round-trips, and the update changes the encoding but not the header', () => {
     const block = decodeBlock(encodeBlock({ header: sampleHeader(), txs: [] }));
     expect(block.validatorUpdate).toBeUndefined();

@@ -3,6 +3,10 @@
  * is keccak-256 of the header's encoding); receipts use Ethereum's consensus encoding
  * (`type || rlp([status, cumulativeGasUsed, logsBloom, logs])`, the type byte omitted for legacy)
  * for the receipts root, and a fuller RLP form for storage.
+ *
+ * A receipt's bloom is by definition the bloom of its logs, so storage keeps it empty (it was half
+ * of a stored ERC-20 receipt) and `decodeReceipt` computes it from the logs when it is first read.
+ * Receipts stored with their bloom (before this) decode as they are.
  */
 import {
   CodecError,
@@ -17,7 +21,7 @@ import {
   rlpDecode,
   rlpEncode,
 } from '@polis/core';
-import { BLOOM_BYTES } from './bloom.js';
+import { BLOOM_BYTES, logsBloom } from './bloom.js';
 import type { Block, BlockHeader, Log, Receipt, ValidatorUpdate } from './types.js';
 
 /** The largest encoded block we accept, in bytes. */
@@ -167,14 +171,14 @@ export function receiptsRoot(receipts: readonly Receipt[]): Uint8Array {
   return merkleRoot(receipts.map(encodeReceiptEth));
 }
 
-/** The storage encoding of a receipt (every field, for the JSON-RPC). */
+/** The storage encoding of a receipt (every field for the JSON-RPC, but the bloom, which its logs determine). */
 export function encodeReceipt(r: Receipt): Uint8Array {
   return rlpEncode([
     r.type,
     r.status,
     r.cumulativeGasUsed,
     r.gasUsed,
-    r.logsBloom,
+    new Uint8Array(0),
     r.logs.map(logFields),
     r.txHash,
     r.from,
@@ -190,12 +194,20 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   const to = readBytes(f[8], 'receipt.to');
   const created = readBytes(f[9], 'receipt.contractAddress');
   const status = readUint(f[1], 'receipt.status');
-  return {
+  const storedBloom = readBytes(f[4], 'receipt.logsBloom');
+  if (storedBloom.length !== 0 && storedBloom.length !== BLOOM_BYTES) {
+    const expected = `empty or ${BLOOM_BYTES} bytes, got ${storedBloom.length}`;
+    throw new CodecError(
+      { code: CodecErrorCode.INVALID_SHAPE, field: 'receipt.logsBloom', expected },
+      `"receipt.logsBloom" should be ${expected}`,
+    );
+  }
+  const receipt: Receipt = {
     type: readUint(f[0], 'receipt.type'),
     status: status === 1 ? 1 : 0,
     cumulativeGasUsed: readBigUint(f[2], 'receipt.cumulativeGasUsed', 8),
     gasUsed: readBigUint(f[3], 'receipt.gasUsed', 8),
-    logsBloom: readBytes(f[4], 'receipt.logsBloom', BLOOM_BYTES),
+    logsBloom: storedBloom,
     logs: readList(f[5], 'receipt.logs').map((l, i) => readLog(l, `receipt.logs[${i}]`)),
     txHash: readBytes(f[6], 'receipt.txHash', 32),
     from: readBytes(f[7], 'receipt.from', 20),
@@ -203,6 +215,24 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
     contractAddress: created.length === 0 ? null : created,
     revertData: readBytes(f[10], 'receipt.revertData'),
   };
+  if (storedBloom.length === 0) lazyBloom(receipt);
+  return receipt;
+}
+
+/** Makes `logsBloom` computed from the logs on first read (most reads of a receipt, such as eth_getLogs, never ask). */
+function lazyBloom(receipt: Receipt): void {
+  Object.defineProperty(receipt, 'logsBloom', {
+    configurable: true,
+    enumerable: true,
+    get(this: Receipt): Uint8Array {
+      const bloom = logsBloom(this.logs);
+      Object.defineProperty(this, 'logsBloom', { value: bloom, writable: true, enumerable: true, configurable: true });
+      return bloom;
+    },
+    set(this: Receipt, value: Uint8Array) {
+      Object.defineProperty(this, 'logsBloom', { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
 }
 
 /** Big-endian 8-byte key for a height, so that LMDB orders heights numerically. */
