@@ -12,8 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hexToBytes, keccak256 as keccak256Bytes, utf8ToBytes } from '@polis/core';
+import { openLedgerDatabase } from '@polis/ledger';
 import { round, startDev, stopDev } from './devnet.js';
 import {
+  BenchUsageError,
   benchArgs,
   compileToken,
   deployAndFundToken,
@@ -41,7 +43,33 @@ export type Erc20Options = {
   url?: string | undefined;
   /** City nodes of the dev network the bench starts (all validators). */
   nodes: number;
+  /** After the run, stop the network and report what node 0's ledger file holds, per table. */
+  storage?: boolean | undefined;
 };
+
+/** What the ledger's data file holds after `transfers` committed transfers (from `LedgerDatabase.stats`). */
+function storageReport(path: string, transfers: number) {
+  const db = openLedgerDatabase({ path });
+  try {
+    const { fileBytes, tables } = db.stats();
+    const used = Object.values(tables).reduce((n, t) => n + t.bytes, 0);
+    const perTransfer = (bytes: number) => round(bytes / transfers);
+    return {
+      fileBytes,
+      fileBytesPerTransfer: perTransfer(fileBytes),
+      // Free pages LMDB keeps for reuse, and its meta pages.
+      otherBytesPerTransfer: perTransfer(fileBytes - used),
+      tables: Object.fromEntries(
+        Object.entries(tables)
+          .filter(([, t]) => t.entries > 0)
+          .sort((a, b) => b[1].bytes - a[1].bytes)
+          .map(([name, t]) => [name, { entries: t.entries, bytes: t.bytes, bytesPerTransfer: perTransfer(t.bytes) }]),
+      ),
+    };
+  } finally {
+    void db.close();
+  }
+}
 
 /** Runs the ERC-20 benchmark once and returns the object the CLI prints as its JSON line. */
 export async function runErc20(o: Erc20Options) {
@@ -88,6 +116,12 @@ export async function runErc20(o: Erc20Options) {
       timeoutMs: RUN_TIMEOUT_MS,
       pids: dev?.ready.nodes.map((n) => n.pid) ?? [],
     });
+    let storage: ReturnType<typeof storageReport> | undefined;
+    if (o.storage && dev) {
+      await stopDev(dev.child);
+      const app = dev.ready.apps[0]?.id as string;
+      storage = storageReport(join(dataDir, 'node-0', 'data', 'ledgers', app, 'db'), result.committed);
+    }
     return {
       bench: 'erc20',
       setup: dev
@@ -107,6 +141,7 @@ export async function runErc20(o: Erc20Options) {
       blocks: result.blocks,
       cpu: result.cpu,
       presignMs: round(signMs),
+      ...(storage ? { storage } : {}),
       machine: machine(),
     };
   } finally {
@@ -128,8 +163,12 @@ if (isEntryPoint(import.meta.url)) {
       rate: { type: 'string', default: '0' },
       url: { type: 'string' },
       nodes: { type: 'string', default: '1' },
+      storage: { type: 'boolean', default: false },
     },
   });
+  if (args.storage && args.url !== undefined) {
+    throw new BenchUsageError('--storage reads the ledger files of the network this bench starts; leave out --url');
+  }
   const result = await runErc20({
     transfers: positive(args.transfers, '--transfers'),
     senders: positive(args.senders, '--senders'),
@@ -138,6 +177,7 @@ if (isEntryPoint(import.meta.url)) {
     concurrency: positive(args.concurrency, '--concurrency'),
     rate: args.rate === '0' ? 0 : positive(args.rate, '--rate'),
     url: args.url,
+    storage: args.storage,
     nodes: positive(args.nodes, '--nodes'),
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);

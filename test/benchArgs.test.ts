@@ -28,6 +28,34 @@ describe('benchmark command lines', () => {
     const bad = run('wal.js', ['--heights', '0']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('bench wal: --heights must be a positive integer, got 0');
+    const remote = run('erc20.js', ['--storage', '--url', 'http://127.0.0.1:1/v1/demo/x']);
+    expect(remote.status).toBe(2);
+    expect(remote.stderr).toContain(
+      'bench erc20: --storage reads the ledger files of the network this bench starts; leave out --url',
+    );
+  });
+
+  it('behavior: erc20 --storage reports what the ledger file holds per committed transfer, table by table', () => {
+    const r = spawnSync(
+      process.execPath,
+      [join(DIST, 'erc20.js'), '--storage', '--transfers', '400', '--senders', '10', '--recipients', '400', '--batch', '100'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    type Table = { entries: number; bytes: number; bytesPerTransfer: number };
+    const line = JSON.parse(r.stdout.trim()) as {
+      committed: number;
+      storage: { fileBytes: number; fileBytesPerTransfer: number; otherBytesPerTransfer: number; tables: Record<string, Table> };
+    };
+    expect(line.committed).toBe(400);
+    const { storage } = line;
+    // Every transfer is indexed; the deployment and the funding add a few more.
+    expect(storage.tables['chain.txindex']?.entries).toBeGreaterThanOrEqual(400);
+    expect(storage.tables['smt.pages']?.entries).toBeGreaterThan(0);
+    expect(storage.tables['chain.receipts']?.bytes).toBeGreaterThan(0);
+    const inTables = Object.values(storage.tables).reduce((n, t) => n + t.bytes, 0);
+    expect(storage.fileBytes).toBeGreaterThan(inTables);
+    expect(storage.fileBytesPerTransfer).toBeCloseTo(storage.fileBytes / 400, 0);
   });
 
   it('behavior: the WAL benchmark prints one JSON line with the cost of a reset and of a synced append', () => {

@@ -182,6 +182,36 @@ export class LedgerDatabase {
     return this.#writing ? undefined : this.#version;
   }
 
+  /**
+   * What the data file holds, for diagnostics and the storage benchmark: each table's entries and
+   * the bytes of its LMDB pages (branch, leaf and overflow), and the file's bytes in use. The rest
+   * of the file (`fileBytes` minus the tables' bytes) is LMDB's own: its free pages, kept for
+   * reuse, and its meta pages. Opens every table of the environment.
+   */
+  stats(): { fileBytes: number; tables: Record<string, { entries: number; bytes: number }> } {
+    this.assertOpen();
+    const root = this.#root.getStats() as { pageSize: number; lastPageNumber: number };
+    const tables: Record<string, { entries: number; bytes: number }> = {};
+    for (const key of this.#root.getKeys({})) {
+      // LMDB keeps each named table as a key of the main table; lmdb-js ends the name with a NUL.
+      const name = Buffer.from(key as Uint8Array)
+        .toString('utf8')
+        .replace(/\0$/, '');
+      if (!TABLE_NAME_RE.test(name)) continue;
+      const s = this.table(name).lmdb.getStats() as {
+        entryCount: number;
+        treeBranchPageCount: number;
+        treeLeafPageCount: number;
+        overflowPages: number;
+      };
+      tables[name] = {
+        entries: s.entryCount,
+        bytes: (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages) * root.pageSize,
+      };
+    }
+    return { fileBytes: (root.lastPageNumber + 1) * root.pageSize, tables };
+  }
+
   /** The bytes of the environment's data file in use (every page up to the last one written, free ones included). */
   storageBytes(): number {
     this.assertOpen();

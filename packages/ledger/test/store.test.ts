@@ -287,3 +287,26 @@ describe('state store errors', () => {
     expect(equalsBytes(one.stateRoot, two.stateRoot)).toBe(true);
   });
 });
+
+describe('database stats', () => {
+  it('behavior: stats names every table with its entries and page bytes, within the bytes of the data file', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const db = openLedgerDatabase({ path: dir.path });
+    cleanups.push(() => db.close());
+    const small = db.table('test.small');
+    const large = db.table('test.large');
+    await db.write((txn) => {
+      for (let i = 0; i < 100; i++) txn.put(small, Uint8Array.of(i), Uint8Array.of(i));
+      // Values over half a page go to overflow pages: 10 of 10 KB are at least 30 pages.
+      for (let i = 0; i < 10; i++) txn.put(large, Uint8Array.of(i), new Uint8Array(10_000).fill(i));
+    });
+    const stats = db.stats();
+    expect(stats.tables['test.small']).toEqual({ entries: 100, bytes: 4096 });
+    expect(stats.tables['test.large']?.entries).toBe(10);
+    expect(stats.tables['test.large']?.bytes).toBeGreaterThanOrEqual(10 * 3 * 4096);
+    const inTables = Object.values(stats.tables).reduce((n, t) => n + t.bytes, 0);
+    expect(stats.fileBytes).toBeGreaterThan(inTables);
+    expect(stats.fileBytes).toBe(db.storageBytes());
+  });
+});
