@@ -248,6 +248,14 @@ describe.each(['mpt', 'smt'] as const)('state commitment (%s)', (kind) => {
   });
 });
 
+/** A fresh `smt` store with its database, closed and removed after the test. */
+async function newSMTStore(): Promise<{ db: LedgerDatabase; store: StateStore }> {
+  const dir = tempDir();
+  const db = openLedgerDatabase({ path: dir.path });
+  cleanups.push(dir.remove, () => db.close());
+  return { db, store: await openStateStore({ db, commitment: 'smt' }) };
+}
+
 /** The stored tree as position -> node, read through the commitment. */
 function storedTree(db: LedgerDatabase): Map<string, string> {
   const out = new Map<string, string>();
@@ -257,10 +265,7 @@ function storedTree(db: LedgerDatabase): Map<string, string> {
 
 describe('sparse Merkle tree storage', () => {
   it('behavior: the stored tree is exactly the nodes of the current tree, at their positions, after inserts, updates and deletions', async () => {
-    const dir = tempDir();
-    const db = openLedgerDatabase({ path: dir.path });
-    cleanups.push(dir.remove, () => db.close());
-    const store = await openStateStore({ db, commitment: 'smt' });
+    const { db, store } = await newSMTStore();
     for (const seed of [51, 52]) {
       const { g, blocks } = history(seed);
       const applied: typeof blocks = [];
@@ -291,10 +296,7 @@ describe('sparse Merkle tree storage', () => {
 
   it('behavior: four levels share a page, so a path of d nodes is about d/4 table values', async () => {
     const { g, blocks } = history(53);
-    const dir = tempDir();
-    const db = openLedgerDatabase({ path: dir.path });
-    cleanups.push(dir.remove, () => db.close());
-    const store = await openStateStore({ db, commitment: 'smt' });
+    const { db, store } = await newSMTStore();
     for (const [height, b] of blocks.entries())
       await store.commitBlock({ height, writes: createStateWriteSet({ ...b, code: g.code }) });
     const nodes = storedTree(db);
@@ -350,10 +352,7 @@ describe('sparse Merkle tree storage', () => {
 
   it('error: a malformed page is reported as corruption, naming the page', async () => {
     const { g, blocks } = history(55);
-    const dir = tempDir();
-    const db = openLedgerDatabase({ path: dir.path });
-    cleanups.push(dir.remove, () => db.close());
-    const store = await openStateStore({ db, commitment: 'smt' });
+    const { db, store } = await newSMTStore();
     await store.commitBlock({ height: 0, writes: createStateWriteSet({ ...(blocks[0] as (typeof blocks)[0]), code: g.code }) });
     const pages = db.table('smt.pages');
     const rootPage = new Uint8Array(34);
