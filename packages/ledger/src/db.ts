@@ -119,13 +119,21 @@ export class LedgerDatabase {
   /** Whether the environment holds a table named `name` (without creating it). */
   hasTable(name: string): boolean {
     this.assertOpen();
-    if (this.#tables.has(name)) return true;
-    // LMDB keeps each named table as a key of the main table; lmdb-js writes the name with a
-    // terminating NUL (the migration test in commitment.test.ts would notice a change).
-    return (
-      this.#root.getBinary(Buffer.from(`${name}\0`, 'utf8')) !== undefined ||
-      this.#root.getBinary(Buffer.from(name, 'utf8')) !== undefined
-    );
+    return this.#tables.has(name) || this.#storedTableNames().includes(name);
+  }
+
+  /** The names of the tables in the environment's file, opened or not. */
+  #storedTableNames(): string[] {
+    const names: string[] = [];
+    for (const key of this.#root.getKeys({})) {
+      // LMDB keeps each named table as a key of the main table; lmdb-js ends the name with a NUL
+      // (the migration test in commitment.test.ts would notice a change).
+      const name = Buffer.from(key as Uint8Array)
+        .toString('utf8')
+        .replace(/\0$/, '');
+      if (TABLE_NAME_RE.test(name)) names.push(name);
+    }
+    return names;
   }
 
   /** @internal Forgets a table `LedgerWriteTxn.drop` deleted. */
@@ -192,12 +200,7 @@ export class LedgerDatabase {
     this.assertOpen();
     const root = this.#root.getStats() as { pageSize: number; lastPageNumber: number };
     const tables: Record<string, { entries: number; bytes: number }> = {};
-    for (const key of this.#root.getKeys({})) {
-      // LMDB keeps each named table as a key of the main table; lmdb-js ends the name with a NUL.
-      const name = Buffer.from(key as Uint8Array)
-        .toString('utf8')
-        .replace(/\0$/, '');
-      if (!TABLE_NAME_RE.test(name)) continue;
+    for (const name of this.#storedTableNames()) {
       const s = this.table(name).lmdb.getStats() as {
         entryCount: number;
         treeBranchPageCount: number;

@@ -17,7 +17,7 @@ import { corrupt } from '../errors.js';
 import { WORD_LENGTH } from './params.js';
 
 /** Levels per page. */
-export const SMT_PAGE_LEVELS = 4;
+const SMT_PAGE_LEVELS = 4;
 /** Node slots per page: 1 + 2 + 4 + 8. */
 const PAGE_SLOTS = (1 << SMT_PAGE_LEVELS) - 1;
 /** A node: a type byte and two 32-byte words. */
@@ -31,18 +31,17 @@ function depthOf(position: Uint8Array): number {
   return ((position[WORD_LENGTH] as number) << 8) | (position[WORD_LENGTH + 1] as number);
 }
 
-/** The page key (its root's position) of the node at `position`, and the node's slot in the page. */
-export function pageSlot(position: Uint8Array): { page: Buffer; slot: number } {
+/** The page key (the position of the page's top node) of the node at `position`. */
+function pageKey(position: Uint8Array): Buffer {
   const depth = depthOf(position);
-  const within = depth % SMT_PAGE_LEVELS;
-  const top = depth - within;
+  const top = depth - (depth % SMT_PAGE_LEVELS);
   const page = Buffer.alloc(SMT_POSITION_LENGTH);
   const whole = top >> 3;
   for (let i = 0; i < whole; i++) page[i] = position[i] as number;
   // A page starts on a 4-bit boundary: at most the high nibble of the next byte is path.
   if (top & 7) page[whole] = (position[whole] as number) & 0xf0;
   page.writeUInt16BE(top, WORD_LENGTH);
-  return { page, slot: slotOf(position) };
+  return page;
 }
 
 /** The slot of the node at `position` in its page. */
@@ -54,7 +53,7 @@ function slotOf(position: Uint8Array): number {
   return (1 << within) - 1 + bits;
 }
 
-/** The position of the node in `slot` of the page at `page` (the inverse of `pageSlot`). */
+/** The position of the node in `slot` of the page at `page` (the inverse of `pageKey` and `slotOf`). */
 export function slotPosition(page: Uint8Array, slot: number): Uint8Array {
   const top = depthOf(page);
   let within = 0;
@@ -145,7 +144,7 @@ export class SMTPageSet {
     const level = top / SMT_PAGE_LEVELS;
     const current = this.#current[level];
     if (current !== undefined && holds(current.key, position, top)) return current;
-    const { page: key } = pageSlot(position);
+    const key = pageKey(position);
     const id = key.toString('latin1');
     let page = this.#pages.get(id);
     if (!page) {
