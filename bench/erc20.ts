@@ -48,7 +48,7 @@ export type Erc20Options = {
 };
 
 /** What the ledger's data file holds after `transfers` committed transfers (from `LedgerDatabase.stats`). */
-function storageReport(path: string, transfers: number) {
+async function storageReport(path: string, transfers: number) {
   const db = openLedgerDatabase({ path });
   try {
     const { fileBytes, tables } = db.stats();
@@ -67,7 +67,7 @@ function storageReport(path: string, transfers: number) {
       ),
     };
   } finally {
-    void db.close();
+    await db.close();
   }
 }
 
@@ -116,11 +116,11 @@ export async function runErc20(o: Erc20Options) {
       timeoutMs: RUN_TIMEOUT_MS,
       pids: dev?.ready.nodes.map((n) => n.pid) ?? [],
     });
-    let storage: ReturnType<typeof storageReport> | undefined;
+    let storage: Awaited<ReturnType<typeof storageReport>> | undefined;
     if (o.storage && dev) {
       await stopDev(dev.child);
       const app = dev.ready.apps[0]?.id as string;
-      storage = storageReport(join(dataDir, 'node-0', 'data', 'ledgers', app, 'db'), result.committed);
+      storage = await storageReport(join(dataDir, 'node-0', 'data', 'ledgers', app, 'db'), result.committed);
     }
     return {
       bench: 'erc20',
